@@ -1,0 +1,1 @@
+"""tradepipe connectors package."""

@@ -1,0 +1,1 @@
+"""tradepipe schemas package."""

@@ -1,0 +1,184 @@
+"""The one place tradepipe reads its configuration (environment prefix ``TRADEPIPE_``).
+
+Components receive the frozen sub-settings they need; nothing else reads the environment.
+Nested values use ``__``: ``TRADEPIPE_KAFKA__BOOTSTRAP_SERVERS=host:9092``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "IngressSettings",
+    "KafkaSettings",
+    "LogSettings",
+    "PostgresSettings",
+    "Profile",
+    "RedisSettings",
+    "RegistrySettings",
+    "RiskSettings",
+    "Settings",
+    "SinkSettings",
+    "SmartApiSettings",
+    "get_settings",
+]
+
+
+class Profile(StrEnum):
+    """Which broker the process talks to: the embedded Tansu broker or real Kafka."""
+
+    DEV = "dev"
+    PROD = "prod"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Frozen):
+    """Kafka clients. The dev profile carries the embedded broker's needs (DESIGN.md §7)."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    partitions: int = Field(default=6, ge=1, description="partition count of every order-side topic")
+    tick_partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    session_timeout_s: float = Field(default=6.0, gt=0)
+    heartbeat_interval_s: float = Field(default=1.0, gt=0)
+    linger_ms: int = Field(default=5, ge=0)
+    # None means "decide from the profile": off on the embedded broker, on for real Kafka.
+    enable_idempotence: bool | None = None
+    # One record per produce batch keeps Faust table recovery whole on Tansu (§7.3).
+    producer_max_batch_size: int | None = None
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+
+
+class RegistrySettings(_Frozen):
+    """Where schema ids come from: the committed lock file, or a Confluent-compatible registry."""
+
+    kind: Literal["file", "confluent"] = "file"
+    url: str = "http://127.0.0.1:8081"
+    basic_auth: SecretStr | None = None
+    lock_file: Path | None = None  # None: the lock file committed in schemas/
+
+
+class PostgresSettings(_Frozen):
+    """The sink's database."""
+
+    dsn: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/test")
+    db_schema: str = Field(default="tradepipe", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    min_pool: int = 1
+    max_pool: int = 4
+
+
+class RedisSettings(_Frozen):
+    """Nonces, rate limits, instrument cache."""
+
+    url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    key_prefix: str = "tp:"
+
+
+class LogSettings(_Frozen):
+    """structlog: JSON in production, console in development."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_output: bool | None = None  # None: JSON in prod, console in dev
+    file: Path | None = None
+
+
+class RiskSettings(_Frozen):
+    """Default pre-trade limits; per-account overrides arrive as control commands."""
+
+    max_order_notional: Decimal = Decimal("5000000")
+    max_position_qty: int = 100_000
+    max_gross_exposure: Decimal = Decimal("20000000")
+    max_open_orders: int = 200
+    max_daily_loss: Decimal = Decimal("500000")
+    max_orders_per_second: int = 50
+    fat_finger_pct: Decimal = Decimal("10")
+
+
+class SinkSettings(_Frozen):
+    """The Postgres sink's consumer."""
+
+    group_id: str = "tradepipe-sink"
+    batch_max_records: int = Field(default=5000, ge=1)
+    batch_max_wait_ms: int = Field(default=200, ge=1)
+
+
+class IngressSettings(_Frozen):
+    """The HTTP ingress."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    timestamp_window_s: int = 300
+    max_body_bytes: int = 256 * 1024
+    max_batch: int = 500
+    trusted_proxies: tuple[str, ...] = ()
+    secrets_key: SecretStr | None = None  # Fernet key for secrets at rest
+
+
+class SmartApiSettings(_Frozen):
+    """Angel One SmartAPI credentials (live only)."""
+
+    api_key: SecretStr | None = None
+    client_code: str | None = None
+    pin: SecretStr | None = None
+    totp_secret: SecretStr | None = None
+    root_url: str = "https://apiconnect.angelone.in"
+    orders_per_second: int = 20
+    timeout_s: float = 7.0
+
+
+class Settings(BaseSettings):
+    """All of tradepipe's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRADEPIPE_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+    )
+
+    profile: Profile = Profile.DEV
+    app_id: str = "tradepipe"
+    data_dir: Path = Path(".tradepipe")
+    metrics_port: int = 0  # 0: pick a free port
+    kafka: KafkaSettings = KafkaSettings()
+    registry: RegistrySettings = RegistrySettings()
+    postgres: PostgresSettings = PostgresSettings()
+    redis: RedisSettings = RedisSettings()
+    log: LogSettings = LogSettings()
+    risk: RiskSettings = RiskSettings()
+    sink: SinkSettings = SinkSettings()
+    ingress: IngressSettings = IngressSettings()
+    smartapi: SmartApiSettings = SmartApiSettings()
+
+    @property
+    def idempotent_producer(self) -> bool:
+        """Idempotence is on for real Kafka and off on the embedded broker (§7.1)."""
+        if self.kafka.enable_idempotence is not None:
+            return self.kafka.enable_idempotence
+        return self.profile is Profile.PROD
+
+    @property
+    def log_json(self) -> bool:
+        """JSON logs in production, console logs in development, unless forced."""
+        if self.log.json_output is not None:
+            return self.log.json_output
+        return self.profile is Profile.PROD
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
