@@ -145,6 +145,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TRADEPIPE_",
         env_nested_delimiter="__",
+        # Written by `tradepipe up` so that commands in other terminals find its broker;
+        # real environment variables win over it.
+        env_file=".tradepipe/stack.env",
+        env_file_encoding="utf-8",
         frozen=True,
         extra="forbid",
     )
@@ -152,6 +156,7 @@ class Settings(BaseSettings):
     profile: Profile = Profile.DEV
     app_id: str = "tradepipe"
     data_dir: Path = Path(".tradepipe")
+    metrics_host: str = "127.0.0.1"
     metrics_port: int = 0  # 0: pick a free port
     kafka: KafkaSettings = KafkaSettings()
     registry: RegistrySettings = RegistrySettings()

@@ -1,0 +1,1 @@
+"""The ``tradepipe`` sub-commands, one module each."""
