@@ -31,7 +31,9 @@ async def guarded(
             await handle(event.value)
         except Exception as exc:  # noqa: BLE001 — the DLQ guard: poison must not stop the partition
             msg = event.message
-            await send_to_dlq(app, msg.topic, msg.partition, msg.offset, msg.key, msg.value, exc, agent)
+            await send_to_dlq(
+                app, msg.topic, msg.partition, msg.offset, msg.key, msg.value, exc, agent
+            )
             continue
         timer.observe(time.perf_counter() - started)
         processed.inc()

@@ -13,7 +13,8 @@ from agents.guard import guarded
 from schemas.records import OrderIntent, OrderStatus, OrderType
 from streams.app import Pipeline
 from streams.metrics import ORDER_EVENTS, REJECTIONS, STAGE_LATENCY
-from streams.topics import INTENTS, ORDER_EVENTS as EVENTS_TOPIC, VALIDATED
+from streams.topics import INTENTS, VALIDATED
+from streams.topics import ORDER_EVENTS as EVENTS_TOPIC
 
 __all__ = ["AGENT", "basic_checks", "register"]
 
@@ -49,12 +50,14 @@ def register(pipeline: Pipeline) -> None:
             event = event_for(intent, OrderStatus.VALIDATED, seq=1, stage=AGENT)
         else:
             code, message = refusal
-            event = event_for(intent, OrderStatus.REJECTED, seq=1, stage=AGENT, reason_code=code, reason=message)
+            event = event_for(
+                intent, OrderStatus.REJECTED, seq=1, stage=AGENT, reason_code=code, reason=message
+            )
             REJECTIONS.labels(agent=AGENT, status="REJECTED", reason=code).inc()
         await events_out.send(key=key, value=event)
         ORDER_EVENTS.labels(status=event.status.value).inc()
         stage_latency.observe(max((event.created_at - intent.created_at).total_seconds(), 0.0))
 
-    @app.agent(pipeline.topic(INTENTS), name=AGENT)  # type: ignore[misc]  # untyped decorator
+    @app.agent(pipeline.topic(INTENTS), name=AGENT)
     async def validate_intents(stream: object) -> None:
         await guarded(app, AGENT, stream.events(), handle)  # type: ignore[attr-defined]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
 from collections.abc import Iterator
@@ -19,7 +20,11 @@ log = structlog.get_logger(__name__)
 
 DEMO_ACCOUNTS = ("DEMO1", "DEMO2", "DEMO3")
 # (token, symbol, reference price) of liquid NSE equities in the sample instrument master.
-_INSTRUMENTS = (("2885", "RELIANCE-EQ", "2900"), ("3045", "SBIN-EQ", "820"), ("1594", "INFY-EQ", "1900"))
+_INSTRUMENTS = (
+    ("2885", "RELIANCE-EQ", "2900"),
+    ("3045", "SBIN-EQ", "820"),
+    ("1594", "INFY-EQ", "1900"),
+)
 
 
 def demo_intents(seed: int = 7, bad_every: int = 10) -> Iterator[OrderIntent]:
@@ -31,7 +36,11 @@ def demo_intents(seed: int = 7, bad_every: int = 10) -> Iterator[OrderIntent]:
         token, symbol, ref = rng.choice(_INSTRUMENTS)
         side = rng.choice((Side.BUY, Side.SELL))
         limit = rng.random() < 0.5
-        price = (Decimal(ref) * Decimal(1 + rng.uniform(-0.01, 0.01))).quantize(Decimal("0.05")) if limit else None
+        price = (
+            (Decimal(ref) * Decimal(1 + rng.uniform(-0.01, 0.01))).quantize(Decimal("0.05"))
+            if limit
+            else None
+        )
         quantity = rng.choice((1, 2, 5, 10))
         if n % bad_every == 0:
             quantity = 0  # rejected by validation: QTY_NOT_POSITIVE
@@ -81,16 +90,16 @@ class DemoFeed:
                 if self._stopping.is_set() or (limit is not None and sent >= limit):
                     break
                 await producer.send_and_wait(
-                    INTENTS, encode(intent), key=intent.account_id.encode(),
+                    INTENTS,
+                    encode(intent),
+                    key=intent.account_id.encode(),
                     headers=trace_headers(intent.trace_id),
                 )
                 sent += 1
                 if sent % 50 == 0:
                     log.info("demo_intents_sent", count=sent)
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), 1.0 / self.rate)
-                except TimeoutError:
-                    pass
         finally:
             await producer.stop()
         return sent

@@ -25,7 +25,13 @@ R = TypeVar("R", bound=Record)
 
 # What fastavro raises on bytes that are not a valid body for the writer schema.
 _AVRO_READ_ERRORS = (
-    EOFError, ValueError, IndexError, KeyError, TypeError, OverflowError, UnicodeDecodeError,
+    EOFError,
+    ValueError,
+    IndexError,
+    KeyError,
+    TypeError,
+    OverflowError,
+    UnicodeDecodeError,
     struct.error,
 )
 
@@ -97,14 +103,14 @@ class AvroCodec:
 
     def _reader(self, schema_id: int, record_type: type[Record]) -> Callable[[io.BytesIO], Any]:
         key = (schema_id, record_type.__name__)
-        read = self._resolved.get(key)
-        if read is not None:
-            return read
-        writer = self._writers.get(schema_id)
+        cached = self._resolved.get(key)
+        if cached is not None:
+            return cached
+        writer: Any = self._writers.get(schema_id)
         if writer is None:
             writer = parse_schema(self.registry.schema_for(schema_id), _write_hint=False)
             self._writers[schema_id] = writer
-        reader = self._current(record_type)
+        reader: Any = self._current(record_type)
         if writer.get("name") != reader.get("name"):
             raise DecodeError(
                 f"schema id {schema_id} is {writer.get('name')}, not {reader.get('name')}"
@@ -127,7 +133,9 @@ class AvroCodec:
         try:
             value: dict[str, Any] = read(buf)
         except _AVRO_READ_ERRORS as exc:
-            raise DecodeError(f"Avro body does not decode with schema id {schema_id}: {exc}") from exc
+            raise DecodeError(
+                f"Avro body does not decode with schema id {schema_id}: {exc}"
+            ) from exc
         if buf.tell() != len(body):
             raise DecodeError(f"{len(body) - buf.tell()} trailing bytes after the Avro body")
         return value

@@ -36,9 +36,12 @@ def _parse(schema: dict[str, Any]) -> avro.schema.Schema:
 
 def is_backward_compatible(new: dict[str, Any], old: dict[str, Any]) -> tuple[bool, str]:
     """Can a reader on ``new`` read data written with ``old``? With the checker's reason."""
-    result = ReaderWriterCompatibilityChecker().get_compatibility(_parse(new), _parse(old))
+    checker = ReaderWriterCompatibilityChecker()  # type: ignore[no-untyped-call]  # avro is untyped
+    result = checker.get_compatibility(_parse(new), _parse(old))
     ok = result.compatibility is SchemaCompatibilityType.compatible
-    detail = "; ".join(f"{m} at {'/'.join(str(p) for p in result.locations)}" for m in result.messages)
+    detail = "; ".join(
+        f"{m} at {'/'.join(str(p) for p in result.locations)}" for m in result.messages
+    )
     return ok, detail
 
 
@@ -49,10 +52,14 @@ def _versions(name: str, history: Path) -> list[Path]:
     return sorted(folder.glob("v*.avsc"), key=lambda p: int(p.stem[1:]))
 
 
-def check(avro_dir: Path = AVRO_DIR, history: Path = HISTORY_DIR, lock_file: Path = LOCK_FILE) -> list[CompatProblem]:
-    """Every problem with the current ``.avsc`` files: incompatible with a kept version, or unlocked."""
+def check(
+    avro_dir: Path = AVRO_DIR, history: Path = HISTORY_DIR, lock_file: Path = LOCK_FILE
+) -> list[CompatProblem]:
+    """Every problem with the current ``.avsc`` files: incompatible, or not locked."""
     problems: list[CompatProblem] = []
-    locked = json.loads(lock_file.read_text(encoding="utf-8")) if lock_file.exists() else {"schemas": []}
+    locked = (
+        json.loads(lock_file.read_text(encoding="utf-8")) if lock_file.exists() else {"schemas": []}
+    )
     locked_paths = {entry["path"] for entry in locked["schemas"]}
     for name in RECORD_TYPES:
         current = load_avsc(avro_dir / f"{name}.avsc")
@@ -60,9 +67,17 @@ def check(avro_dir: Path = AVRO_DIR, history: Path = HISTORY_DIR, lock_file: Pat
         for old_path in versions:
             ok, detail = is_backward_compatible(current, load_avsc(old_path))
             if not ok:
-                problems.append(CompatProblem(name, f"breaks BACKWARD_TRANSITIVE with {old_path.name}: {detail}"))
+                problems.append(
+                    CompatProblem(
+                        name, f"breaks BACKWARD_TRANSITIVE with {old_path.name}: {detail}"
+                    )
+                )
         if not versions or load_avsc(versions[-1]) != current:
-            problems.append(CompatProblem(name, "changed since the last kept version; run `tradepipe schemas lock`"))
+            problems.append(
+                CompatProblem(
+                    name, "changed since the last kept version; run `tradepipe schemas lock`"
+                )
+            )
         for path in versions:
             rel = str(path.relative_to(lock_file.parent))
             if rel not in locked_paths:
@@ -70,12 +85,18 @@ def check(avro_dir: Path = AVRO_DIR, history: Path = HISTORY_DIR, lock_file: Pat
     return problems
 
 
-def lock(avro_dir: Path = AVRO_DIR, history: Path = HISTORY_DIR, lock_file: Path = LOCK_FILE) -> list[str]:
+def lock(
+    avro_dir: Path = AVRO_DIR, history: Path = HISTORY_DIR, lock_file: Path = LOCK_FILE
+) -> list[str]:
     """Keep a new version of every changed ``.avsc`` (if compatible) and give it an id."""
     incompatible = [p for p in check(avro_dir, history, lock_file) if "breaks" in p.message]
     if incompatible:
         raise ValueError("; ".join(f"{p.record}: {p.message}" for p in incompatible))
-    locked = json.loads(lock_file.read_text(encoding="utf-8")) if lock_file.exists() else {"schemas": [], "subjects": {}}
+    locked = (
+        json.loads(lock_file.read_text(encoding="utf-8"))
+        if lock_file.exists()
+        else {"schemas": [], "subjects": {}}
+    )
     next_id = max((int(e["id"]) for e in locked["schemas"]), default=0) + 1
     added: list[str] = []
     for name in RECORD_TYPES:

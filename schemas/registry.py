@@ -12,18 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from fastavro.schema import fingerprint, to_parsing_canonical_form
-
 from streams.errors import ConfigError, SchemaNotFound
 
 __all__ = [
     "AVRO_DIR",
-    "ConfluentRegistry",
-    "FileRegistry",
     "HISTORY_DIR",
     "LOCK_FILE",
+    "ConfluentRegistry",
+    "FileRegistry",
     "SchemaRegistry",
-    "canonical_fingerprint",
     "load_avsc",
     "subject_for",
 ]
@@ -44,13 +41,6 @@ def load_avsc(path: Path) -> dict[str, Any]:
     with path.open(encoding="utf-8") as fh:
         schema: dict[str, Any] = json.load(fh)
     return schema
-
-
-def canonical_fingerprint(schema: dict[str, Any]) -> str:
-    """SHA-256 of the Parsing Canonical Form: equal for schemas that differ only in docs."""
-    # Parsing Canonical Form drops docs and defaults, which matter for evolution, so the
-    # lock keys on the full normalised JSON and keeps the canonical one beside it.
-    return str(fingerprint(to_parsing_canonical_form(schema), "SHA-256"))
 
 
 def _full_key(schema: dict[str, Any]) -> str:
@@ -106,7 +96,8 @@ class FileRegistry:
         schema_id = self._id_by_key.get(_full_key(schema))
         if schema_id is None:
             raise SchemaNotFound(
-                f"schema for {subject} is not in {self.lock_file.name}; run `tradepipe schemas lock`"
+                f"schema for {subject} is not in {self.lock_file.name}; "
+                "run `tradepipe schemas lock`"
             )
         if schema_id not in self._subjects.get(subject, ()):
             raise SchemaNotFound(f"schema id {schema_id} is not registered under {subject}")
@@ -157,6 +148,8 @@ class ConfluentRegistry:
                     schema_id = int(self._client.register_schema(subject, Schema(text, "AVRO")))
                 else:
                     found = self._client.lookup_schema(subject, Schema(text, "AVRO"))
+                    if found.schema_id is None:
+                        raise SchemaNotFound(f"{subject}: schema not registered")
                     schema_id = int(found.schema_id)
             except SchemaRegistryError as exc:
                 raise SchemaNotFound(f"registry refused {subject}: {exc}") from exc
@@ -175,6 +168,8 @@ class ConfluentRegistry:
                 found = self._client.get_schema(schema_id)
             except SchemaRegistryError as exc:
                 raise SchemaNotFound(f"unknown schema id {schema_id}: {exc}") from exc
+            if found.schema_str is None:
+                raise SchemaNotFound(f"schema id {schema_id} has no text")
             schema: dict[str, Any] = json.loads(found.schema_str)
             self._schemas[schema_id] = schema
             return schema

@@ -84,10 +84,14 @@ class EmbeddedBroker:
         argv = [
             broker_binary(),
             "broker",
-            "--listener-url", url,
-            "--advertised-listener-url", url,
-            "--storage-engine", "memory://tansu/",
-            "--cluster-id", self.cluster_id,
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+            "--cluster-id",
+            self.cluster_id,
         ]
         self.proc = spawn(argv, log_file=self.log_file)
         deadline = time.monotonic() + timeout
@@ -100,7 +104,9 @@ class EmbeddedBroker:
                 return self
             time.sleep(0.05)
         self.stop()
-        raise BrokerUnavailable(f"embedded broker did not answer on {self.bootstrap_servers} in {timeout}s")
+        raise BrokerUnavailable(
+            f"embedded broker did not answer on {self.bootstrap_servers} in {timeout}s"
+        )
 
     def stop(self) -> None:
         """Stop the broker (every topic is lost: memory storage)."""
@@ -124,6 +130,9 @@ class EmbeddedBroker:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()

@@ -19,7 +19,14 @@ from schemas.records import Record
 from streams.errors import DecodeError, TradepipeError
 from streams.metrics import AGENT_ERRORS, DLQ_RECORDS
 
-__all__ = ["AvroFaustCodec", "DlqTopic", "codec_name", "dlq_headers", "register_codecs", "send_to_dlq"]
+__all__ = [
+    "AvroFaustCodec",
+    "DlqTopic",
+    "codec_name",
+    "dlq_headers",
+    "register_codecs",
+    "send_to_dlq",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -29,7 +36,7 @@ def codec_name(record_type: type[Record]) -> str:
     return f"avro:{record_type.__name__}"
 
 
-class AvroFaustCodec(codecs.Codec):  # type: ignore[misc]  # faust ships no type information
+class AvroFaustCodec(codecs.Codec):
     """Faust codec: Confluent-framed Avro bytes ↔ a typed record."""
 
     def __init__(self, codec: AvroCodec, topic: str, record_type: type[Record]) -> None:
@@ -71,7 +78,7 @@ def dlq_headers(
     ]
 
 
-class DlqTopic(faust.Topic):  # type: ignore[misc]  # faust ships no type information
+class DlqTopic(faust.Topic):
     """A Faust topic whose undecodable records go to ``<topic>.dlq`` instead of the agent."""
 
     async def on_value_decode_error(self, exc: Exception, message: Any) -> None:
@@ -79,7 +86,9 @@ class DlqTopic(faust.Topic):  # type: ignore[misc]  # faust ships no type inform
         # do not rethrow into the agent, so the partition keeps moving.
         source = message.topic
         reason = exc.__cause__ if isinstance(exc.__cause__, DecodeError) else exc
-        await send_to_dlq(self.app, source, message.partition, message.offset, message.key, message.value, reason)
+        await send_to_dlq(
+            self.app, source, message.partition, message.offset, message.key, message.value, reason
+        )
 
     async def on_key_decode_error(self, exc: Exception, message: Any) -> None:
         await self.on_value_decode_error(exc, message)
@@ -106,5 +115,9 @@ async def send_to_dlq(
     AGENT_ERRORS.labels(agent=agent or "decode", code=code).inc()
     log.warning(
         "record_dead_lettered",
-        source_topic=source, partition=partition, offset=offset, error_code=code, error=str(exc)[:200],
+        source_topic=source,
+        partition=partition,
+        offset=offset,
+        error_code=code,
+        error=str(exc)[:200],
     )

@@ -35,10 +35,14 @@ class IntentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
-    intent_id: _ID | None = Field(default=None, description="idempotency key; generated when absent")
+    intent_id: _ID | None = Field(
+        default=None, description="idempotency key; generated when absent"
+    )
     account_id: _ID
     client_order_id: _ID | None = Field(default=None, description="generated when absent")
-    instrument_token: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z_-]+$")]
+    instrument_token: Annotated[
+        str, Field(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z_-]+$")
+    ]
     symbol: Annotated[str, Field(max_length=64)] | None = None
     exchange: Exchange
     side: Side

@@ -52,7 +52,9 @@ def aiokafka_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(**conf)
 
 
-def aiokafka_consumer(settings: Settings, *topics: str, group_id: str | None, **overrides: Any) -> AIOKafkaConsumer:
+def aiokafka_consumer(
+    settings: Settings, *topics: str, group_id: str | None, **overrides: Any
+) -> AIOKafkaConsumer:
     """An aiokafka consumer with the profile's session timeout and manual commits."""
     kafka = settings.kafka
     conf: dict[str, Any] = {
@@ -83,7 +85,9 @@ def confluent_producer_config(settings: Settings, **overrides: Any) -> dict[str,
     if kafka.sasl_mechanism:
         conf["sasl.mechanism"] = kafka.sasl_mechanism
         conf["sasl.username"] = kafka.sasl_username or ""
-        conf["sasl.password"] = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
+        conf["sasl.password"] = (
+            kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
+        )
     conf.update(overrides)
     return conf
 

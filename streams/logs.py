@@ -13,8 +13,12 @@ import structlog
 
 __all__ = ["configure_logging", "redact"]
 
-_SECRET_KEYS = re.compile(r"(secret|password|passwd|token|api_key|apikey|pin|totp|authorization|signature|dsn)", re.I)
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]+)@", re.I)
+_SECRET_KEYS = re.compile(
+    r"(secret|password|passwd|token|api_key|apikey|pin|totp|authorization|signature|dsn)", re.I
+)
+_URL_CREDENTIALS = re.compile(
+    r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]+)@", re.I
+)
 _REDACTED = "***"
 # Keys whose names look secret but carry no secret.
 _NOT_SECRET = frozenset({"instrument_token", "token_count", "pin_required"})
@@ -36,7 +40,9 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
             event_dict[key] = _REDACTED
         elif isinstance(value, dict):
             event_dict[key] = {
-                k: (_REDACTED if _SECRET_KEYS.search(str(k)) and k not in _NOT_SECRET else _scrub(v))
+                k: (
+                    _REDACTED if _SECRET_KEYS.search(str(k)) and k not in _NOT_SECRET else _scrub(v)
+                )
                 for k, v in value.items()
             }
         else:
@@ -47,9 +53,11 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
 _configured = False
 
 
-def configure_logging(*, level: str = "INFO", json_output: bool = False, file: Path | None = None) -> None:
+def configure_logging(
+    *, level: str = "INFO", json_output: bool = False, file: Path | None = None
+) -> None:
     """Route structlog and stdlib logging to one handler (stderr, or ``file``)."""
-    global _configured  # noqa: PLW0603 — logging is process-global by nature
+    global _configured
     stream: Any = sys.stderr
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True)

@@ -45,114 +45,186 @@ __all__ = [
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 _LATENCY_BUCKETS = (
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-    2.5, 5.0, 10.0,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 
 # --- agents ---------------------------------------------------------------------------
 RECORDS_PROCESSED = Counter(
-    "tradepipe_records_processed_total", "Records an agent finished processing.", ["agent"],
+    "tradepipe_records_processed_total",
+    "Records an agent finished processing.",
+    ["agent"],
     registry=REGISTRY,
 )
 REJECTIONS = Counter(
     "tradepipe_rejections_total",
     "Orders refused, by agent, status (REJECTED, DENIED, ROUTE_FAILED) and reason code.",
-    ["agent", "status", "reason"], registry=REGISTRY,
+    ["agent", "status", "reason"],
+    registry=REGISTRY,
 )
 ORDER_EVENTS = Counter(
-    "tradepipe_order_events_total", "Order lifecycle events emitted, by status.", ["status"],
+    "tradepipe_order_events_total",
+    "Order lifecycle events emitted, by status.",
+    ["status"],
     registry=REGISTRY,
 )
 PROCESSING_SECONDS = Histogram(
-    "tradepipe_processing_seconds", "In-agent processing time per record (no broker waits).",
-    ["agent"], buckets=_LATENCY_BUCKETS, registry=REGISTRY,
+    "tradepipe_processing_seconds",
+    "In-agent processing time per record (no broker waits).",
+    ["agent"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
 )
 STAGE_LATENCY = Histogram(
-    "tradepipe_stage_latency_seconds", "Time from the intent's creation to the end of a stage.",
-    ["stage"], buckets=_LATENCY_BUCKETS, registry=REGISTRY,
+    "tradepipe_stage_latency_seconds",
+    "Time from the intent's creation to the end of a stage.",
+    ["stage"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
 )
 ORDERS_IN_FLIGHT = Gauge(
-    "tradepipe_orders_in_flight", "Orders routed and not yet in a final state, per worker.", [],
+    "tradepipe_orders_in_flight",
+    "Orders routed and not yet in a final state, per worker.",
+    [],
     registry=REGISTRY,
 )
 AGENT_ERRORS = Counter(
-    "tradepipe_agent_errors_total", "Records an agent could not process (sent to a DLQ).",
-    ["agent", "code"], registry=REGISTRY,
+    "tradepipe_agent_errors_total",
+    "Records an agent could not process (sent to a DLQ).",
+    ["agent", "code"],
+    registry=REGISTRY,
 )
 DLQ_RECORDS = Counter(
-    "tradepipe_dlq_records_total", "Records written to a dead-letter topic.", ["topic", "code"],
+    "tradepipe_dlq_records_total",
+    "Records written to a dead-letter topic.",
+    ["topic", "code"],
     registry=REGISTRY,
 )
 TICKS_PROCESSED = Counter(
-    "tradepipe_ticks_processed_total", "Market-data ticks processed.", ["agent"], registry=REGISTRY,
+    "tradepipe_ticks_processed_total",
+    "Market-data ticks processed.",
+    ["agent"],
+    registry=REGISTRY,
 )
 FILLS = Counter(
-    "tradepipe_fills_total", "Executions produced or applied.", ["venue"], registry=REGISTRY,
+    "tradepipe_fills_total",
+    "Executions produced or applied.",
+    ["venue"],
+    registry=REGISTRY,
 )
 KILL_SWITCH_STATE = Gauge(
-    "tradepipe_trading_state", "Global trading state: 0 ACTIVE, 1 REDUCING, 2 HALTED.", [],
+    "tradepipe_trading_state",
+    "Global trading state: 0 ACTIVE, 1 REDUCING, 2 HALTED.",
+    [],
     registry=REGISTRY,
 )
 
 # --- consumer lag ---------------------------------------------------------------------
 CONSUMER_LAG = Gauge(
-    "tradepipe_consumer_lag_messages", "Messages between a group's committed offset and the log end.",
-    ["group", "topic"], registry=REGISTRY,
+    "tradepipe_consumer_lag_messages",
+    "Messages between a group's committed offset and the log end.",
+    ["group", "topic"],
+    registry=REGISTRY,
 )
 
 # --- sink -----------------------------------------------------------------------------
 SINK_ROWS = Counter(
-    "tradepipe_sink_rows_total", "Rows written to Postgres, per table.", ["table"], registry=REGISTRY,
+    "tradepipe_sink_rows_total",
+    "Rows written to Postgres, per table.",
+    ["table"],
+    registry=REGISTRY,
 )
 SINK_BATCH_ROWS = Histogram(
-    "tradepipe_sink_batch_rows", "Rows per sink transaction.", [],
-    buckets=(1, 10, 50, 100, 500, 1000, 2500, 5000, 10000), registry=REGISTRY,
+    "tradepipe_sink_batch_rows",
+    "Rows per sink transaction.",
+    [],
+    buckets=(1, 10, 50, 100, 500, 1000, 2500, 5000, 10000),
+    registry=REGISTRY,
 )
 SINK_BATCH_SECONDS = Histogram(
-    "tradepipe_sink_batch_seconds", "Duration of one sink transaction.", [],
-    buckets=_LATENCY_BUCKETS, registry=REGISTRY,
+    "tradepipe_sink_batch_seconds",
+    "Duration of one sink transaction.",
+    [],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
 )
 SINK_OFFSETS_BEHIND = Gauge(
-    "tradepipe_sink_offsets_behind_messages", "Records between the sink's position and the log end.",
-    ["topic"], registry=REGISTRY,
+    "tradepipe_sink_offsets_behind_messages",
+    "Records between the sink's position and the log end.",
+    ["topic"],
+    registry=REGISTRY,
 )
 SINK_LAST_COMMIT = Gauge(
-    "tradepipe_sink_last_commit_timestamp_seconds", "Unix time of the last committed batch.", [],
+    "tradepipe_sink_last_commit_timestamp_seconds",
+    "Unix time of the last committed batch.",
+    [],
     registry=REGISTRY,
 )
 SINK_RETRIES = Counter(
-    "tradepipe_sink_retries_total", "Sink batches retried after Postgres errors.", [],
+    "tradepipe_sink_retries_total",
+    "Sink batches retried after Postgres errors.",
+    [],
     registry=REGISTRY,
 )
 
 # --- ingress --------------------------------------------------------------------------
 INGRESS_REQUESTS = Counter(
-    "tradepipe_ingress_requests_total", "HTTP requests, by route and status code.", ["route", "code"],
+    "tradepipe_ingress_requests_total",
+    "HTTP requests, by route and status code.",
+    ["route", "code"],
     registry=REGISTRY,
 )
 INGRESS_REQUEST_SECONDS = Histogram(
-    "tradepipe_ingress_request_seconds", "HTTP request handling time.", ["route"],
-    buckets=_LATENCY_BUCKETS, registry=REGISTRY,
+    "tradepipe_ingress_request_seconds",
+    "HTTP request handling time.",
+    ["route"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
 )
 INGRESS_AUTH_FAILURES = Counter(
-    "tradepipe_ingress_auth_failures_total", "Refused authentications, by reason.", ["reason"],
+    "tradepipe_ingress_auth_failures_total",
+    "Refused authentications, by reason.",
+    ["reason"],
     registry=REGISTRY,
 )
 INGRESS_RATE_LIMITED = Counter(
-    "tradepipe_ingress_rate_limited_total", "Requests refused with 429, by scope (key, account).",
-    ["scope"], registry=REGISTRY,
+    "tradepipe_ingress_rate_limited_total",
+    "Requests refused with 429, by scope (key, account).",
+    ["scope"],
+    registry=REGISTRY,
 )
 
 # --- venues ---------------------------------------------------------------------------
 VENUE_CALLS = Counter(
-    "tradepipe_venue_calls_total", "Calls to a venue API, by venue, operation and outcome.",
-    ["venue", "operation", "outcome"], registry=REGISTRY,
+    "tradepipe_venue_calls_total",
+    "Calls to a venue API, by venue, operation and outcome.",
+    ["venue", "operation", "outcome"],
+    registry=REGISTRY,
 )
 VENUE_CALL_SECONDS = Histogram(
-    "tradepipe_venue_call_seconds", "Venue API call duration.", ["venue", "operation"],
-    buckets=_LATENCY_BUCKETS, registry=REGISTRY,
+    "tradepipe_venue_call_seconds",
+    "Venue API call duration.",
+    ["venue", "operation"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
 )
 VENUE_BREAKER_OPEN = Gauge(
-    "tradepipe_venue_breaker_open", "1 while the venue's circuit breaker is open.", ["venue"],
+    "tradepipe_venue_breaker_open",
+    "1 while the venue's circuit breaker is open.",
+    ["venue"],
     registry=REGISTRY,
 )

@@ -51,14 +51,16 @@ def spawn(
             env=dict(env) if env is not None else None,
             cwd=cwd,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 — no threads are running at spawn time
+            preexec_fn=_die_with_parent,
         )
     finally:
         if not isinstance(out, int):
             out.close()
 
 
-def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 10.0, sig: int = signal.SIGTERM) -> int:
+def stop_process(
+    proc: subprocess.Popen[bytes], *, timeout: float = 10.0, sig: int = signal.SIGTERM
+) -> int:
     """Signal, wait up to ``timeout``, then kill; returns the exit code."""
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):

@@ -46,7 +46,9 @@ class KafkaSettings(_Frozen):
     """Kafka clients. The dev profile carries the embedded broker's needs (DESIGN.md §7)."""
 
     bootstrap_servers: str = "127.0.0.1:9092"
-    partitions: int = Field(default=6, ge=1, description="partition count of every order-side topic")
+    partitions: int = Field(
+        default=6, ge=1, description="partition count of every order-side topic"
+    )
     tick_partitions: int = Field(default=6, ge=1)
     replication_factor: int = Field(default=1, ge=1)
     session_timeout_s: float = Field(default=6.0, gt=0)

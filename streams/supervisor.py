@@ -54,12 +54,16 @@ class Supervisor:
             code = child.proc.returncode
             child.restarts = [t for t in child.restarts if now - t < 60]
             if len(child.restarts) >= self.max_restarts_per_minute:
-                log.error("process_failed", name=child.name, exit_code=code, log_file=str(child.log_file))
+                log.error(
+                    "process_failed", name=child.name, exit_code=code, log_file=str(child.log_file)
+                )
                 failed.append(child.name)
                 child.proc = None
                 continue
             child.restarts.append(now)
-            log.warning("process_restarting", name=child.name, exit_code=code, log_file=str(child.log_file))
+            log.warning(
+                "process_restarting", name=child.name, exit_code=code, log_file=str(child.log_file)
+            )
             child.proc = spawn(child.argv, log_file=child.log_file, env=child.env)
         return failed
 

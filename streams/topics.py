@@ -6,12 +6,14 @@ The embedded broker auto-creates a topic a client merely asks about with 4 parti
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from schemas.contracts import TOPIC_VALUE_TYPES, dlq_topic
 from streams.settings import KafkaSettings
 
 __all__ = [
+    "APPROVED",
     "AUDIT",
     "CONTROL",
     "FILLS",
@@ -20,7 +22,6 @@ __all__ = [
     "PAPER_ORDERS",
     "POSITIONS",
     "TICKS",
-    "APPROVED",
     "VALIDATED",
     "TopicSpec",
     "all_topics",
@@ -103,10 +104,9 @@ async def ensure_topics(kafka: KafkaSettings, extra: list[TopicSpec] | None = No
                 )
                 for s in missing
             ]
-            try:
+            # Another process may win the race; partition counts were checked above.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass  # another process won the race; counts were checked above
         return [s.name for s in missing]
     finally:
         await admin.close()

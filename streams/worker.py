@@ -22,14 +22,21 @@ def run_worker(settings: Settings, register: Callable[[Pipeline], None]) -> None
     """Run a worker until SIGINT/SIGTERM; ``register`` declares the agents on the app."""
     import faust
 
-    configure_logging(level=settings.log.level, json_output=settings.log_json, file=settings.log.file)
+    configure_logging(
+        level=settings.log.level, json_output=settings.log_json, file=settings.log.file
+    )
     created = asyncio.run(ensure_topics(settings.kafka))
     if created:
         log.info("topics_created", count=len(created))
     pipeline = build_pipeline(settings)
     register(pipeline)
     port = serve_metrics(settings.metrics_port, settings.metrics_host)
-    log.info("worker_starting", app_id=settings.app_id, broker=settings.kafka.bootstrap_servers, metrics_port=port)
+    log.info(
+        "worker_starting",
+        app_id=settings.app_id,
+        broker=settings.kafka.bootstrap_servers,
+        metrics_port=port,
+    )
     worker = faust.Worker(
         pipeline.app,
         loglevel=settings.log.level,

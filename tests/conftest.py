@@ -69,7 +69,9 @@ def make_settings(tmp_path: Path, unique: str) -> Callable[..., Settings]:
 
 
 @pytest.fixture
-def kafka_settings(kafka_broker: EmbeddedBroker, make_settings: Callable[..., Settings]) -> Settings:
+def kafka_settings(
+    kafka_broker: EmbeddedBroker, make_settings: Callable[..., Settings]
+) -> Settings:
     """Settings pointing at the session broker, with this test's unique names."""
     return make_settings(kafka_broker.bootstrap_servers)
 

@@ -55,16 +55,24 @@ def send(
     exchange: Annotated[str, typer.Option(help="NSE, BSE, NFO, BFO, MCX, CDS")] = "NSE",
     side: Annotated[str, typer.Option(help="BUY or SELL")] = "BUY",
     qty: Annotated[int | None, typer.Option("--qty", "-q", help="quantity")] = None,
-    order_type: Annotated[str, typer.Option("--type", help="MARKET, LIMIT, STOPLOSS_LIMIT, STOPLOSS_MARKET")] = "MARKET",
+    order_type: Annotated[
+        str, typer.Option("--type", help="MARKET, LIMIT, STOPLOSS_LIMIT, STOPLOSS_MARKET")
+    ] = "MARKET",
     price: Annotated[str | None, typer.Option(help="limit price")] = None,
     trigger: Annotated[str | None, typer.Option(help="stop trigger price")] = None,
-    product: Annotated[str, typer.Option(help="DELIVERY, INTRADAY, MARGIN, CARRYFORWARD, BO, CO")] = "DELIVERY",
+    product: Annotated[
+        str, typer.Option(help="DELIVERY, INTRADAY, MARGIN, CARRYFORWARD, BO, CO")
+    ] = "DELIVERY",
     variety: Annotated[str, typer.Option(help="NORMAL, STOPLOSS, AMO, ROBO")] = "NORMAL",
     duration: Annotated[str, typer.Option(help="DAY or IOC")] = "DAY",
-    client_order_id: Annotated[str | None, typer.Option("--client-order-id", help="default: generated")] = None,
+    client_order_id: Annotated[
+        str | None, typer.Option("--client-order-id", help="default: generated")
+    ] = None,
     intent_id: Annotated[str | None, typer.Option("--intent-id", help="default: generated")] = None,
     tag: Annotated[str | None, typer.Option(help="free-form tag")] = None,
-    file: Annotated[Path | None, typer.Option("--file", "-f", help="JSON file: one intent or a list")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="JSON file: one intent or a list")
+    ] = None,
 ) -> None:
     """Publish an order intent (flags) or intents (``--file``) to orders.intents.v1."""
     payload: Any
@@ -79,19 +87,44 @@ def send(
         payload = {
             k: v
             for k, v in {
-                "account_id": account, "instrument_token": token, "exchange": exchange,
-                "side": side, "quantity": qty, "order_type": order_type, "price": price,
-                "trigger_price": trigger, "product": product, "variety": variety,
-                "duration": duration, "client_order_id": client_order_id,
-                "intent_id": intent_id, "tag": tag,
+                "account_id": account,
+                "instrument_token": token,
+                "exchange": exchange,
+                "side": side,
+                "quantity": qty,
+                "order_type": order_type,
+                "price": price,
+                "trigger_price": trigger,
+                "product": product,
+                "variety": variety,
+                "duration": duration,
+                "client_order_id": client_order_id,
+                "intent_id": intent_id,
+                "tag": tag,
             }.items()
             if v is not None
         }
-        missing = [flag for flag, key in (("--account", "account_id"), ("--token", "instrument_token"), ("--qty", "quantity")) if key not in payload]
+        missing = [
+            flag
+            for flag, key in (
+                ("--account", "account_id"),
+                ("--token", "instrument_token"),
+                ("--qty", "quantity"),
+            )
+            if key not in payload
+        ]
         if missing:
             raise InvalidInput(f"missing {', '.join(missing)}")
     records = [item.to_record(source="cli") for item in parse_intents(payload)]
     asyncio.run(publish_intents(records))
     for record in records:
-        typer.echo(orjson.dumps({"intent_id": record.intent_id, "account_id": record.account_id,
-                                 "client_order_id": record.client_order_id, "trace_id": record.trace_id}).decode())
+        typer.echo(
+            orjson.dumps(
+                {
+                    "intent_id": record.intent_id,
+                    "account_id": record.account_id,
+                    "client_order_id": record.client_order_id,
+                    "trace_id": record.trace_id,
+                }
+            ).decode()
+        )

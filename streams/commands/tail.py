@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from typing import Annotated, Any
 
@@ -25,7 +26,7 @@ def _record_line(codec: Any, record_type: Any, msg: Any) -> dict[str, Any]:
         "offset": msg.offset,
         "timestamp_ms": msg.timestamp,
         "key": msg.key,
-        "headers": {k: v for k, v in (msg.headers or ())},
+        "headers": dict(msg.headers or ()),
     }
     try:
         line["value"] = codec.decode_dict(msg.value, record_type) if record_type else msg.value
@@ -58,7 +59,9 @@ async def tail_records(
         await asyncio.wait_for(consumer.start(), 15)
         names = await consumer.topics()
         if topic not in names:
-            raise InvalidInput(f"topic {topic} does not exist on {settings.kafka.bootstrap_servers}")
+            raise InvalidInput(
+                f"topic {topic} does not exist on {settings.kafka.bootstrap_servers}"
+            )
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
@@ -78,7 +81,8 @@ async def tail_records(
             batch = await consumer.getmany(timeout_ms=500, max_records=500)
             if not batch:
                 idle_rounds += 1
-                caught_up = all(await consumer.position(tp) >= ends[tp] for tp in tps)
+                positions = [await consumer.position(tp) for tp in tps]
+                caught_up = all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True))
                 # End offsets can read low by one batch on the embedded broker (§7.3):
                 # one more empty round after catching up before stopping.
                 if not follow and caught_up and idle_rounds >= 2:
@@ -92,7 +96,9 @@ async def tail_records(
                 printed += 1
             out.flush()
     except (KafkaError, TimeoutError, OSError) as exc:
-        raise BrokerUnavailable(f"cannot read from {settings.kafka.bootstrap_servers}: {exc or type(exc).__name__}") from exc
+        raise BrokerUnavailable(
+            f"cannot read from {settings.kafka.bootstrap_servers}: {exc or type(exc).__name__}"
+        ) from exc
     finally:
         await consumer.stop()
     return printed
@@ -100,12 +106,16 @@ async def tail_records(
 
 def tail(
     topic: Annotated[str, typer.Argument(help="topic name, e.g. orders.events.v1")],
-    from_beginning: Annotated[bool, typer.Option("--from-beginning", "-b", help="start at the oldest record")] = False,
-    n: Annotated[int | None, typer.Option("-n", help="at most N records (default: the last 10)")] = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="keep waiting for new records")] = False,
+    from_beginning: Annotated[
+        bool, typer.Option("--from-beginning", "-b", help="start at the oldest record")
+    ] = False,
+    n: Annotated[
+        int | None, typer.Option("-n", help="at most N records (default: the last 10)")
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="keep waiting for new records")
+    ] = False,
 ) -> None:
     """Print decoded records of TOPIC as JSON lines."""
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(tail_records(topic, from_beginning=from_beginning, limit=n, follow=follow))
-    except KeyboardInterrupt:
-        pass

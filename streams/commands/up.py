@@ -46,7 +46,9 @@ async def _check_postgres(settings: Settings) -> None:
     try:
         conn = await asyncio.wait_for(asyncpg.connect(settings.postgres.dsn.get_secret_value()), 10)
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        raise SinkUnavailable(f"Postgres is not reachable at {_redacted_dsn(settings)}: {exc}") from exc
+        raise SinkUnavailable(
+            f"Postgres is not reachable at {_redacted_dsn(settings)}: {exc}"
+        ) from exc
     await conn.close()
 
 
@@ -63,8 +65,12 @@ def _existing_stack() -> str | None:
 
 def up(
     rate: Annotated[float, typer.Option(help="demo intents per second (0: no demo feed)")] = 2.0,
-    duration: Annotated[float | None, typer.Option(help="stop by itself after this many seconds")] = None,
-    port: Annotated[int, typer.Option(help="broker port (0: 9092 if free, else any free port)")] = 0,
+    duration: Annotated[
+        float | None, typer.Option(help="stop by itself after this many seconds")
+    ] = None,
+    port: Annotated[
+        int, typer.Option(help="broker port (0: 9092 if free, else any free port)")
+    ] = 0,
 ) -> None:
     """Run broker, worker, sink and a demo feed; print where everything is; Ctrl-C stops all."""
     console = Console()
@@ -78,7 +84,9 @@ def up(
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     if not port:
-        port = 9092 if not kafka_answers("127.0.0.1", 9092, 0.2) and _port_free(9092) else free_port()
+        port = (
+            9092 if not kafka_answers("127.0.0.1", 9092, 0.2) and _port_free(9092) else free_port()
+        )
     broker = EmbeddedBroker(port=port, log_file=logs / "broker.log")
     supervisor = Supervisor()
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -87,7 +95,9 @@ def up(
         kafka = settings.kafka.model_copy(update={"bootstrap_servers": broker.bootstrap_servers})
         asyncio.run(ensure_topics(kafka))
         STACK_ENV.parent.mkdir(parents=True, exist_ok=True)
-        STACK_ENV.write_text(f"TRADEPIPE_KAFKA__BOOTSTRAP_SERVERS={broker.bootstrap_servers}\n", encoding="utf-8")
+        STACK_ENV.write_text(
+            f"TRADEPIPE_KAFKA__BOOTSTRAP_SERVERS={broker.bootstrap_servers}\n", encoding="utf-8"
+        )
         base_env = dict(os.environ)
         base_env.update(
             TRADEPIPE_KAFKA__BOOTSTRAP_SERVERS=broker.bootstrap_servers,
@@ -135,15 +145,21 @@ def _processes(rate: float) -> list[tuple[str, list[str], bool]]:
     return procs
 
 
-def _print_summary(console: Console, settings: Settings, broker: EmbeddedBroker, sup: Supervisor, logs: Path) -> None:
+def _print_summary(
+    console: Console, settings: Settings, broker: EmbeddedBroker, sup: Supervisor, logs: Path
+) -> None:
     table = Table(title="tradepipe is up", show_header=False, title_justify="left")
     table.add_row("broker", f"{broker.bootstrap_servers} (embedded Tansu, memory storage)")
     table.add_row("postgres", f"{_redacted_dsn(settings)} schema {settings.postgres.db_schema}")
     for child in sup.children:
         pid = child.proc.pid if child.proc else "-"
-        metrics = f"  metrics http://127.0.0.1:{child.metrics_port}/metrics" if child.metrics_port else ""
+        metrics = (
+            f"  metrics http://127.0.0.1:{child.metrics_port}/metrics" if child.metrics_port else ""
+        )
         table.add_row(child.name, f"pid {pid}{metrics}  log {child.log_file}")
     table.add_row("broker log", str(logs / "broker.log"))
-    table.add_row("try", "tradepipe send -a ACC1 -t 2885 -q 1   |   tradepipe tail orders.events.v1 -f")
+    table.add_row(
+        "try", "tradepipe send -a ACC1 -t 2885 -q 1   |   tradepipe tail orders.events.v1 -f"
+    )
     console.print(table)
     console.print("Ctrl-C stops everything.")
