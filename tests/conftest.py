@@ -111,3 +111,15 @@ async def redis_client(unique: str) -> AsyncIterator[Any]:
     if keys:
         await client.delete(*keys)
     await client.aclose()
+
+
+@pytest.fixture
+def fresh_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+    """A broker of this test's own: the pipeline's topic names are fixed by contract."""
+    broker = EmbeddedBroker(log_file=tmp_path / "tansu.log")
+    try:
+        broker.start()
+    except (BrokerUnavailable, ConfigError) as exc:
+        service_missing("embedded broker", exc)
+    yield broker
+    broker.stop()
