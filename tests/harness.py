@@ -39,7 +39,9 @@ def env_for(bootstrap: str, **extra: str) -> dict[str, str]:
 class TradepipeProcess:
     """``python -m streams.cli ARGS`` as a child process, stopped (or killed) by the test."""
 
-    def __init__(self, args: Iterable[str], env: Mapping[str, str], log_file: Path, cwd: Path | None = None):
+    def __init__(
+        self, args: Iterable[str], env: Mapping[str, str], log_file: Path, cwd: Path | None = None
+    ):
         self.argv = [sys.executable, "-m", "streams.cli", *args]
         self.env = dict(env)
         self.log_file = log_file
@@ -70,7 +72,9 @@ class TradepipeProcess:
             self.stop()
 
 
-async def produce(bootstrap: str, topic: str, records: Iterable[Record], key_field: str = "account_id") -> int:
+async def produce(
+    bootstrap: str, topic: str, records: Iterable[Record], key_field: str = "account_id"
+) -> int:
     """Encode and publish records (acks=all); returns how many."""
     items = list(records)
     if not items:
@@ -80,9 +84,13 @@ async def produce(bootstrap: str, topic: str, records: Iterable[Record], key_fie
     return await produce_raw(bootstrap, topic, pairs)
 
 
-async def produce_raw(bootstrap: str, topic: str, items: Iterable[tuple[bytes | None, bytes]]) -> int:
+async def produce_raw(
+    bootstrap: str, topic: str, items: Iterable[tuple[bytes | None, bytes]]
+) -> int:
     """Publish raw (key, value) pairs and wait for every ack."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, enable_idempotence=False)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=5, enable_idempotence=False
+    )
     await producer.start()
     try:
         futures = [await producer.send(topic, value, key=key) for key, value in items]

@@ -71,7 +71,15 @@ class FakeSchemaRegistry:
                     canonical = json.dumps(json.loads(body["schema"]), sort_keys=True)
                     for version, schema_id in enumerate(registry.subjects.get(parts[1], []), 1):
                         if registry.schemas[schema_id] == canonical:
-                            self._reply(200, {"subject": parts[1], "id": schema_id, "version": version, "schema": body["schema"]})
+                            self._reply(
+                                200,
+                                {
+                                    "subject": parts[1],
+                                    "id": schema_id,
+                                    "version": version,
+                                    "schema": body["schema"],
+                                },
+                            )
                             return
                     self._reply(404, {"error_code": 40403, "message": "Schema not found"})
                 else:

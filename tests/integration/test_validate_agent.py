@@ -18,9 +18,16 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 def _intent(n: int, **changes: object) -> OrderIntent:
     base = OrderIntent(
-        intent_id=f"it-{n}", account_id=f"ACC{n % 3}", client_order_id=f"c-{n}",
-        instrument_token="2885", exchange=Exchange.NSE, side=Side.BUY, quantity=1,
-        order_type=OrderType.LIMIT, price=Decimal("2900.0500"), trace_id=f"tr-{n}",
+        intent_id=f"it-{n}",
+        account_id=f"ACC{n % 3}",
+        client_order_id=f"c-{n}",
+        instrument_token="2885",
+        exchange=Exchange.NSE,
+        side=Side.BUY,
+        quantity=1,
+        order_type=OrderType.LIMIT,
+        price=Decimal("2900.0500"),
+        trace_id=f"tr-{n}",
     )
     return base.replace(**changes)
 
@@ -37,7 +44,11 @@ async def test_worker_validates_rejects_and_dead_letters_poison_without_stopping
     # Act
     with TradepipeProcess(["worker"], env, tmp_path / "worker.log") as worker:
         await produce(bootstrap, "orders.intents.v1", good[:3])
-        await produce_raw(bootstrap, "orders.intents.v1", [(b"ACC1", b"\x00\x00\x00\x00\x02not-avro"), (b"ACC2", b"junk")])
+        await produce_raw(
+            bootstrap,
+            "orders.intents.v1",
+            [(b"ACC1", b"\x00\x00\x00\x00\x02not-avro"), (b"ACC2", b"junk")],
+        )
         await produce(bootstrap, "orders.intents.v1", good[3:] + bad)
         events = await collect(bootstrap, "orders.events.v1", 8, timeout=90)
         validated = await collect(bootstrap, "orders.validated.v1", 6, timeout=30)
@@ -45,9 +56,17 @@ async def test_worker_validates_rejects_and_dead_letters_poison_without_stopping
         assert worker.proc is not None and worker.proc.poll() is None, worker.log()[-2000:]
     # Assert
     decoded = {e.intent_id: e for e in (CODEC.decode(m.value, OrderEvent) for m in events)}
-    assert {i for i, e in decoded.items() if e.status is OrderStatus.VALIDATED} == {g.intent_id for g in good}
-    assert decoded["it-10"].status is OrderStatus.REJECTED and decoded["it-10"].reason_code == "QTY_NOT_POSITIVE"
-    assert decoded["it-11"].status is OrderStatus.REJECTED and decoded["it-11"].reason_code == "MARKET_HAS_PRICE"
+    assert {i for i, e in decoded.items() if e.status is OrderStatus.VALIDATED} == {
+        g.intent_id for g in good
+    }
+    assert (
+        decoded["it-10"].status is OrderStatus.REJECTED
+        and decoded["it-10"].reason_code == "QTY_NOT_POSITIVE"
+    )
+    assert (
+        decoded["it-11"].status is OrderStatus.REJECTED
+        and decoded["it-11"].reason_code == "MARKET_HAS_PRICE"
+    )
     assert all(m.key == CODEC.decode(m.value, OrderEvent).account_id.encode() for m in events)
     assert {CODEC.decode(m.value, OrderIntent).stage for m in validated} == {"validated"}
     assert sorted(m.value for m in dlq) == sorted([b"\x00\x00\x00\x00\x02not-avro", b"junk"])

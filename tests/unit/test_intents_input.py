@@ -12,7 +12,15 @@ from schemas.records import OrderType
 from streams.errors import InvalidInput
 from streams.intents import parse_intents
 
-VALID = {"account_id": "A1", "instrument_token": "2885", "exchange": "NSE", "side": "BUY", "quantity": 5, "order_type": "LIMIT", "price": "2900.05"}
+VALID = {
+    "account_id": "A1",
+    "instrument_token": "2885",
+    "exchange": "NSE",
+    "side": "BUY",
+    "quantity": 5,
+    "order_type": "LIMIT",
+    "price": "2900.05",
+}
 
 
 def test_a_valid_intent_becomes_a_record_with_generated_ids() -> None:
@@ -36,7 +44,9 @@ def test_a_valid_intent_becomes_a_record_with_generated_ids() -> None:
         ({"account_id": "a b"}, "account_id"),
     ],
 )
-def test_a_structurally_invalid_intent_is_refused_with_the_field_named(change: dict[str, object], message: str) -> None:
+def test_a_structurally_invalid_intent_is_refused_with_the_field_named(
+    change: dict[str, object], message: str
+) -> None:
     with pytest.raises(InvalidInput, match=message):
         parse_intents({**VALID, **change})
 

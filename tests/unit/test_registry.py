@@ -19,8 +19,14 @@ from tests.fakes.schema_registry import FakeSchemaRegistry
 
 def _intent() -> OrderIntent:
     return OrderIntent(
-        intent_id="i-1", account_id="A1", client_order_id="c-1", instrument_token="2885",
-        exchange=Exchange.NSE, side=Side.BUY, quantity=5, order_type=OrderType.LIMIT,
+        intent_id="i-1",
+        account_id="A1",
+        client_order_id="c-1",
+        instrument_token="2885",
+        exchange=Exchange.NSE,
+        side=Side.BUY,
+        quantity=5,
+        order_type=OrderType.LIMIT,
         price=Decimal("2900.0500"),
     )
 
@@ -42,13 +48,16 @@ def test_committed_schemas_are_locked_and_compatible() -> None:
 def test_file_registry_gives_one_id_per_schema_across_subjects() -> None:
     registry = FileRegistry()
     schema = current_schema(OrderIntent)
-    ids = {registry.id_for(f"{t}-value", schema) for t in ("orders.intents.v1", "orders.validated.v1", "orders.approved.v1")}
+    ids = {
+        registry.id_for(f"{t}-value", schema)
+        for t in ("orders.intents.v1", "orders.validated.v1", "orders.approved.v1")
+    }
     assert len(ids) == 1
     assert registry.schema_for(ids.pop())["name"] == "OrderIntent"
 
 
 def test_file_registry_refuses_a_schema_under_a_foreign_subject() -> None:
-    with pytest.raises(SchemaNotFound, match="not registered under md.ticks.v1-value"):
+    with pytest.raises(SchemaNotFound, match=r"not registered under md\.ticks\.v1-value"):
         FileRegistry().id_for("md.ticks.v1-value", current_schema(OrderIntent))
 
 
@@ -58,12 +67,16 @@ def test_file_registry_refuses_an_unlocked_schema() -> None:
         FileRegistry().id_for("orders.intents.v1-value", changed)
 
 
-def test_adding_an_optional_field_is_locked_as_a_new_version(schema_tree: tuple[Path, Path, Path]) -> None:
+def test_adding_an_optional_field_is_locked_as_a_new_version(
+    schema_tree: tuple[Path, Path, Path],
+) -> None:
     # Arrange
     avro_dir, history, lock_file = schema_tree
     path = avro_dir / "Fill.avsc"
     schema = json.loads(path.read_text())
-    schema["fields"].append({"name": "liquidity", "type": ["null", "string"], "default": None, "doc": "maker or taker"})
+    schema["fields"].append(
+        {"name": "liquidity", "type": ["null", "string"], "default": None, "doc": "maker or taker"}
+    )
     path.write_text(json.dumps(schema))
     # Act
     before = check(avro_dir, history, lock_file)
@@ -75,7 +88,9 @@ def test_adding_an_optional_field_is_locked_as_a_new_version(schema_tree: tuple[
     assert FileRegistry(lock_file).id_for("exec.fills.v1-value", schema) == 8
 
 
-def test_adding_a_required_field_breaks_backward_compatibility(schema_tree: tuple[Path, Path, Path]) -> None:
+def test_adding_a_required_field_breaks_backward_compatibility(
+    schema_tree: tuple[Path, Path, Path],
+) -> None:
     avro_dir, history, lock_file = schema_tree
     path = avro_dir / "Fill.avsc"
     schema = json.loads(path.read_text())
@@ -91,7 +106,11 @@ def test_adding_a_required_field_breaks_backward_compatibility(schema_tree: tupl
 
 def test_compatibility_is_checked_against_every_kept_version() -> None:
     v1 = {"type": "record", "name": "R", "fields": [{"name": "a", "type": "long"}]}
-    v2 = {"type": "record", "name": "R", "fields": [{"name": "a", "type": "long"}, {"name": "b", "type": "long", "default": 0}]}
+    v2 = {
+        "type": "record",
+        "name": "R",
+        "fields": [{"name": "a", "type": "long"}, {"name": "b", "type": "long", "default": 0}],
+    }
     v3 = {"type": "record", "name": "R", "fields": [{"name": "b", "type": "long"}]}
     assert is_backward_compatible(v2, v1)[0]
     assert is_backward_compatible(v3, v2)[0]
@@ -113,5 +132,5 @@ def test_confluent_registry_registers_and_resolves_ids_through_the_real_client()
 def test_confluent_registry_without_auto_register_refuses_an_unknown_schema() -> None:
     with FakeSchemaRegistry() as server:
         codec = AvroCodec(ConfluentRegistry(server.url, auto_register=False))
-        with pytest.raises(SchemaNotFound, match="refused orders.intents.v1-value"):
+        with pytest.raises(SchemaNotFound, match=r"refused orders\.intents\.v1-value"):
             codec.encode("orders.intents.v1", _intent())

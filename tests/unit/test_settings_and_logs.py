@@ -14,7 +14,9 @@ from streams.logs import configure_logging, redact
 from streams.settings import Profile, Settings
 
 
-def test_settings_read_nested_values_from_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_read_nested_values_from_prefixed_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("TRADEPIPE_KAFKA__BOOTSTRAP_SERVERS", "k1:9092,k2:9092")
     monkeypatch.setenv("TRADEPIPE_PROFILE", "prod")
     monkeypatch.setenv("TRADEPIPE_RISK__MAX_OPEN_ORDERS", "7")
@@ -36,8 +38,13 @@ def test_settings_are_frozen() -> None:
         settings.app_id = "other"  # type: ignore[misc]
 
 
-@pytest.mark.parametrize(("profile", "idempotent", "json_logs"), [(Profile.DEV, False, False), (Profile.PROD, True, True)])
-def test_profile_decides_idempotence_and_log_format(profile: Profile, idempotent: bool, json_logs: bool) -> None:
+@pytest.mark.parametrize(
+    ("profile", "idempotent", "json_logs"),
+    [(Profile.DEV, False, False), (Profile.PROD, True, True)],
+)
+def test_profile_decides_idempotence_and_log_format(
+    profile: Profile, idempotent: bool, json_logs: bool
+) -> None:
     settings = Settings(profile=profile)
     assert settings.idempotent_producer is idempotent
     assert settings.log_json is json_logs
@@ -49,7 +56,17 @@ def test_secrets_are_not_shown_in_settings_repr() -> None:
 
 
 def test_redact_hides_secret_keys_and_url_passwords() -> None:
-    event = redact(None, "info", {"api_key": "abc", "dsn": "x", "url": "postgresql://u:hunter2@h/db", "instrument_token": "2885", "nested": {"password": "p", "ok": 1}})
+    event = redact(
+        None,
+        "info",
+        {
+            "api_key": "abc",
+            "dsn": "x",
+            "url": "postgresql://u:hunter2@h/db",
+            "instrument_token": "2885",
+            "nested": {"password": "p", "ok": 1},
+        },
+    )
     assert event["api_key"] == "***"
     assert event["url"] == "postgresql://u:***@h/db"
     assert event["instrument_token"] == "2885"
