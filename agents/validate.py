@@ -6,10 +6,11 @@ sees intents of one account in partition order.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from agents.events import event_for
-from agents.guard import guarded
+from agents.runtime import Outbox, batched_agent
 from schemas.records import OrderIntent, OrderStatus, OrderType
 from streams.app import Pipeline
 from streams.metrics import ORDER_EVENTS, REJECTIONS, STAGE_LATENCY
@@ -37,27 +38,28 @@ def basic_checks(intent: OrderIntent) -> tuple[str, str] | None:
 
 def register(pipeline: Pipeline) -> None:
     """Declare the agent on the pipeline's app."""
-    app = pipeline.app
-    validated = pipeline.topic(VALIDATED)
-    events_out = pipeline.topic(EVENTS_TOPIC)
     stage_latency = STAGE_LATENCY.labels(stage="validate")
 
-    async def handle(intent: OrderIntent) -> None:
-        key = intent.account_id.encode()
-        refusal = basic_checks(intent)
-        if refusal is None:
-            await validated.send(key=key, value=intent.replace(stage="validated"))
-            event = event_for(intent, OrderStatus.VALIDATED, seq=1, stage=AGENT)
-        else:
-            code, message = refusal
-            event = event_for(
-                intent, OrderStatus.REJECTED, seq=1, stage=AGENT, reason_code=code, reason=message
-            )
-            REJECTIONS.labels(agent=AGENT, status="REJECTED", reason=code).inc()
-        await events_out.send(key=key, value=event)
-        ORDER_EVENTS.labels(status=event.status.value).inc()
-        stage_latency.observe(max((event.created_at - intent.created_at).total_seconds(), 0.0))
+    async def handle(intents: Sequence[OrderIntent], outbox: Outbox) -> None:
+        for intent in intents:
+            key = intent.account_id.encode()
+            refusal = basic_checks(intent)
+            if refusal is None:
+                outbox.add(VALIDATED, key, intent.replace(stage="validated"))
+                event = event_for(intent, OrderStatus.VALIDATED, seq=1, stage=AGENT)
+            else:
+                code, message = refusal
+                event = event_for(
+                    intent,
+                    OrderStatus.REJECTED,
+                    seq=1,
+                    stage=AGENT,
+                    reason_code=code,
+                    reason=message,
+                )
+                REJECTIONS.labels(agent=AGENT, status="REJECTED", reason=code).inc()
+            outbox.add(EVENTS_TOPIC, key, event)
+            ORDER_EVENTS.labels(status=event.status.value).inc()
+            stage_latency.observe(max((event.created_at - intent.created_at).total_seconds(), 0.0))
 
-    @app.agent(pipeline.topic(INTENTS), name=AGENT)
-    async def validate_intents(stream: object) -> None:
-        await guarded(app, AGENT, stream.events(), handle)  # type: ignore[attr-defined]
+    batched_agent(pipeline, AGENT, INTENTS, handle)
