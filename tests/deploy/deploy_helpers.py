@@ -77,9 +77,7 @@ def require_tool(name: str) -> str:
 
 def run(argv: list[str], cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     """Run a validator and return its result; never raises on a non-zero exit."""
-    return subprocess.run(
-        argv, cwd=cwd, capture_output=True, text=True, timeout=120, check=False
-    )
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
 
 
 def load_yaml_documents(path: Path) -> list[dict[str, Any]]:
@@ -101,6 +99,7 @@ def markdown_anchors(path: Path) -> set[str]:
 
 # --- metric names -------------------------------------------------------------------------
 
+
 def known_metric_names() -> set[str]:
     """Every series name streams/metrics.py can expose, with the exposition suffixes."""
     # Imported here, not at module level: collecting the other deploy tests needs no product.
@@ -120,8 +119,24 @@ def known_metric_names() -> set[str]:
 
 
 _PROMQL_KEYWORDS = frozenset(
-    {"by", "without", "on", "ignoring", "group_left", "group_right", "offset", "bool",
-     "and", "or", "unless", "inf", "nan", "atan2", "start", "end"}
+    {
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "offset",
+        "bool",
+        "and",
+        "or",
+        "unless",
+        "inf",
+        "nan",
+        "atan2",
+        "start",
+        "end",
+    }
 )
 
 
@@ -130,9 +145,7 @@ def promql_metric_names(expr: str) -> set[str]:
     text = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`', '""', expr)
     text = re.sub(r"\{[^}]*\}", " ", text)  # label matchers
     text = re.sub(r"\[[^\]]*\]", " ", text)  # range and subquery windows
-    text = re.sub(
-        r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text
-    )
+    text = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
     names: set[str] = set()
     for match in re.finditer(r"(?<![\w$.])([A-Za-z_:][A-Za-z0-9_:]*)\s*(\()?", text):
         ident, is_call = match.group(1), match.group(2)
@@ -152,6 +165,7 @@ def rule_exprs() -> Iterator[tuple[str, str]]:
 
 def dashboard_exprs(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """(where, PromQL) for every panel target and query variable of a dashboard."""
+
     def panels(items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for panel in items:
             yield panel

@@ -55,8 +55,18 @@ def test_kafka_runs_three_kraft_nodes_with_rf3_and_min_isr2(resolved: dict[str, 
 
 def test_stack_has_every_component(resolved: dict[str, Any]) -> None:
     expected = {
-        "kafka-1", "kafka-2", "kafka-3", "schema-registry", "postgres", "redis",
-        "worker", "sink", "ingress", "prometheus", "alertmanager", "grafana",
+        "kafka-1",
+        "kafka-2",
+        "kafka-3",
+        "schema-registry",
+        "postgres",
+        "redis",
+        "worker",
+        "sink",
+        "ingress",
+        "prometheus",
+        "alertmanager",
+        "grafana",
     }
 
     assert expected <= set(resolved["services"])
