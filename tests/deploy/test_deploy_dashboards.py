@@ -49,7 +49,8 @@ def test_dashboard_is_tidy_grafana_json(path: Path) -> None:
     assert text == json.dumps(dashboard, indent=2, ensure_ascii=False) + "\n", "not formatted"
     assert 36 <= dashboard["schemaVersion"] <= 41
     assert "id" not in dashboard or dashboard["id"] is None  # provisioning assigns ids
-    assert dashboard["uid"] and len(dashboard["uid"]) <= 40
+    assert dashboard["uid"]
+    assert len(dashboard["uid"]) <= 40
 
 
 @pytest.mark.parametrize("path", DASHBOARD_FILES, ids=lambda p: p.name)
@@ -60,7 +61,8 @@ def test_panel_ids_are_unique_and_panels_fit_the_grid(path: Path) -> None:
     assert len(ids) == len(set(ids)), "duplicate panel ids"
     for panel in panels:
         grid = panel["gridPos"]
-        assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24, panel["title"]
+        assert grid["x"] >= 0, panel["title"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
 
 
 @pytest.mark.parametrize("path", DASHBOARD_FILES, ids=lambda p: p.name)

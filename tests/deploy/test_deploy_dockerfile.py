@@ -43,7 +43,8 @@ def test_installs_the_project_and_runs_tradepipe_as_non_root() -> None:
 
     assert any("pip install ." in run_line for run_line in _instructions("RUN"))
     assert _instructions("ENTRYPOINT") == ['["tradepipe"]']
-    assert users and users[-1].split(":")[0] not in {"root", "0"}
+    assert users
+    assert users[-1].split(":")[0] not in {"root", "0"}
     assert _instructions("HEALTHCHECK")
 
 
