@@ -89,8 +89,11 @@ def load_yaml_documents(path: Path) -> list[dict[str, Any]]:
 def markdown_anchors(path: Path) -> set[str]:
     """GitHub-style anchors of a Markdown file's headings."""
     anchors: set[str] = set()
+    in_code = False
     for line in path.read_text(encoding="utf-8").splitlines():
-        match = re.match(r"^#{1,6}\s+(.*?)\s*$", line)
+        if line.startswith("```"):
+            in_code = not in_code
+        match = None if in_code else re.match(r"^#{1,6}\s+(.*?)\s*$", line)
         if match:
             slug = re.sub(r"[^\w\- ]", "", match.group(1).strip().lower()).replace(" ", "-")
             anchors.add(slug)

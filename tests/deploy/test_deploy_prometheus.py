@@ -146,3 +146,14 @@ def test_alertmanager_routes_every_severity_the_rules_use() -> None:
     }
 
     assert {alert["labels"]["severity"] for alert in _alerts()} <= routed
+
+
+def test_operations_guide_links_resolve() -> None:
+    text = OPERATIONS_DOC.read_text(encoding="utf-8")
+    anchors = markdown_anchors(OPERATIONS_DOC)
+
+    for anchor in re.findall(r"\]\(#([^)]+)\)", text):
+        assert anchor in anchors, f"docs/operations.md links to missing #{anchor}"
+    for target in re.findall(r"\]\(([^)#:]+\.md)\)", text):
+        if target != "runbook-sink.md":  # written by the sink's owner, on its own branch
+            assert (OPERATIONS_DOC.parent / target).is_file(), target
