@@ -37,7 +37,7 @@ if ((${#missing[@]})); then
     exit 1
   fi
   log "apt-get install ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
+  export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
   "${sudo[@]}" apt-get update -qq
   # --no-install-recommends: docker-compose would otherwise pull a container engine in.
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
