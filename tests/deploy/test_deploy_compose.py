@@ -15,7 +15,7 @@ from deploy_helpers import (
     require_tool,
     run,
 )
-from settings_env import assert_settings_env
+from deploy_settings_env import assert_settings_env
 
 TRADEPIPE_SERVICES = ("worker", "sink", "ingress")
 
@@ -132,3 +132,12 @@ def test_prometheus_loads_the_rules_and_grafana_the_dashboards(resolved: dict[st
         PROMETHEUS_DIR / "prometheus.yml"
     )
     assert (REPO / grafana["/var/lib/grafana/dashboards/tradepipe"]).resolve() == DASHBOARDS
+
+
+def test_grafana_home_dashboard_is_one_of_ours(resolved: dict[str, Any]) -> None:
+    home = resolved["services"]["grafana"]["environment"][
+        "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"
+    ]
+
+    assert home.startswith("/var/lib/grafana/dashboards/tradepipe/")
+    assert (DASHBOARDS / home.rsplit("/", 1)[1]).is_file()

@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 from deploy_helpers import K8S_DIR, K8S_VERSION, load_yaml_documents
-from settings_env import assert_settings_env
+from deploy_settings_env import assert_settings_env
 
 KEDA_SCHEMA = Path(__file__).parent / "schemas" / "keda-scaledobject.schema.json"
 MANIFESTS = sorted(K8S_DIR.rglob("*.yaml"))
