@@ -9,10 +9,11 @@ STAMP := $(VENV)/.stamp-install
 
 .PHONY: setup up test lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml deploy/tools/install-validators.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@TRADEPIPE_VENV=$(VENV) bash deploy/tools/install-validators.sh
 	@touch $(STAMP)
 
 setup: $(STAMP)
