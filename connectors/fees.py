@@ -11,11 +11,18 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-__all__ = ["FeeModel", "PAISA"]
+__all__ = ["QUANTUM", "FeeModel", "PAISA", "q4"]
 
 PAISA = Decimal("0.01")
+# Avro decimals in the contracts have scale 4: every price or amount we emit fits it.
+QUANTUM = Decimal("0.0001")
 _BPS = Decimal(10_000)
 _ZERO = Decimal(0)
+
+
+def q4(value: Decimal) -> Decimal:
+    """``value`` rounded half-even to the contracts' scale (4 decimal places)."""
+    return value.quantize(QUANTUM)
 
 
 @dataclass(frozen=True, slots=True)
