@@ -15,7 +15,6 @@ the reference for the races. Semantics (see ``docs/order-pipeline.md``):
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -24,6 +23,7 @@ from typing import Any
 
 from agents.reasons import ReasonCode
 from connectors.fees import q4
+from connectors.ids import event_id
 from schemas.records import Exchange, Fill, OrderEvent, OrderIntent, OrderStatus, Side
 from streams.errors import IllegalTransition
 
@@ -61,7 +61,6 @@ TERMINAL_STATUSES = frozenset({S.REJECTED, S.DENIED, S.ROUTE_FAILED, S.FILLED})
 # states in which the order may still trade at the venue (risk counts them as open)
 OPEN_STATUSES = frozenset({S.APPROVED, S.ROUTED, S.ACCEPTED, S.PARTIALLY_FILLED})
 _LATE_FILL_STATUSES = frozenset({S.CANCELLED, S.EXPIRED})
-_EVENT_NS = uuid.UUID("5b0e8a4e-7f0c-4a53-9a59-2f1d3c7e9b10")
 
 
 def can_transition(current: OrderStatus, new: OrderStatus) -> bool:
@@ -74,11 +73,6 @@ def transition(current: OrderStatus, new: OrderStatus) -> OrderStatus:
     if new not in TRANSITIONS[current]:
         raise IllegalTransition(f"{current} -> {new}")
     return new
-
-
-def event_id(intent_id: str, status: str, seq: int) -> str:
-    """Deterministic event id (UUIDv5), so a replay produces the same id and dedupes."""
-    return str(uuid.uuid5(_EVENT_NS, f"{intent_id}|{status}|{seq}"))
 
 
 @dataclass(frozen=True, slots=True)

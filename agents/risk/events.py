@@ -104,9 +104,9 @@ def on_fill(state: AccountRisk, fill: Fill, now_ns: int | None = None) -> Accoun
     if fill.fill_id in state.recent_fill_ids:
         return state
     ids = state.recent_fill_ids
-    ids.append(fill.fill_id)
+    ids[fill.fill_id] = None
     if len(ids) > FILL_MEMORY:
-        del ids[: len(ids) - FILL_MEMORY]
+        del ids[next(iter(ids))]
     key = instrument_key(fill.exchange, fill.instrument_token)
     inst = _instrument(state, key)
     qty, cost, realised = apply_trade(

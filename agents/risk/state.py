@@ -140,7 +140,8 @@ class AccountRisk:
     pnl_day: int = 0
     order_times_ns: list[int] = field(default_factory=list)
     limit_overrides: dict[str, str] = field(default_factory=dict)
-    recent_fill_ids: list[str] = field(default_factory=list)
+    # ordered set (dict keeps insertion order) of the last FILL_MEMORY fill ids
+    recent_fill_ids: dict[str, None] = field(default_factory=dict)
     _limits_cache: tuple[RiskLimits, RiskLimits] | None = field(
         default=None, repr=False, compare=False
     )
@@ -215,7 +216,7 @@ class AccountRisk:
             pnl_day=int(data.get("pnl_day", 0)),
             order_times_ns=[int(t) for t in data.get("order_times_ns", ())],
             limit_overrides=dict(data.get("limit_overrides", {})),
-            recent_fill_ids=list(data.get("recent_fill_ids", ())),
+            recent_fill_ids=dict.fromkeys(data.get("recent_fill_ids", ())),
         )
 
 
