@@ -35,6 +35,7 @@ __all__ = [
     "apply_fill",
     "can_transition",
     "event_id",
+    "refusal_reason",
     "transition",
 ]
 
@@ -66,6 +67,13 @@ _LATE_FILL_STATUSES = frozenset({S.CANCELLED, S.EXPIRED})
 def can_transition(current: OrderStatus, new: OrderStatus) -> bool:
     """Whether the machine allows ``current -> new``."""
     return new in TRANSITIONS[current]
+
+
+def refusal_reason(error: IllegalTransition) -> ReasonCode:
+    """The reason code to audit for a refused transition (OVERFILL or ILLEGAL_TRANSITION)."""
+    if error.code == ReasonCode.OVERFILL.value.lower():
+        return ReasonCode.OVERFILL
+    return ReasonCode.ILLEGAL_TRANSITION
 
 
 def transition(current: OrderStatus, new: OrderStatus) -> OrderStatus:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ReasonCode", "Stage", "render_markdown"]
+from streams.errors import TradepipeError
+
+__all__ = ["ReasonCode", "Stage", "render_markdown", "route_failure"]
 
 
 class Stage(StrEnum):
@@ -176,3 +178,11 @@ def render_markdown() -> str:
     ]
     lines.extend(f"| `{code}` | {code.stage} | {code.description} |" for code in ReasonCode)
     return "\n".join(lines) + "\n"
+
+
+def route_failure(error: TradepipeError | None) -> ReasonCode:
+    """The ROUTE_FAILED reason: no venue configured (``None``), or the venue's error by its
+    ``retriable`` flag (unavailable vs rejected)."""
+    if error is None:
+        return ReasonCode.NO_VENUE
+    return ReasonCode.VENUE_UNAVAILABLE if error.retriable else ReasonCode.VENUE_REJECTED
