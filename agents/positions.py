@@ -27,6 +27,7 @@ from connectors.fees import FeeModel, q4
 from schemas.records import Exchange, Fill, PositionSnapshot, Side
 
 __all__ = [
+    "COST_QUANTUM",
     "FILL_MEMORY",
     "Position",
     "apply_fill",
@@ -38,6 +39,7 @@ __all__ = [
 # Fill ids remembered per position for idempotence: replays after a crash re-deliver at most
 # the fills since the last committed offset, far fewer than this.
 FILL_MEMORY = 512
+COST_QUANTUM = Decimal("1e-8")
 _ZERO = Decimal(0)
 
 
@@ -53,7 +55,9 @@ def apply_trade(
     if qty == 0 or (qty > 0) == (trade_qty > 0):
         return qty + trade_qty, cost + trade_qty * price, _ZERO
     closed = min(abs(qty), abs(trade_qty))
-    released = cost if closed == abs(qty) else cost * closed / abs(qty)
+    # The released share of the cost is rounded to COST_QUANTUM once, and the same number
+    # leaves the cost and enters realised P&L, so every later sum stays exact.
+    released = cost if closed == abs(qty) else (cost * closed / abs(qty)).quantize(COST_QUANTUM)
     realised = (closed * price if qty > 0 else -closed * price) - released
     new_qty = qty + trade_qty
     new_cost = cost - released
