@@ -166,9 +166,13 @@ def apply_fill(
     if not fee and fee_model is not None:
         fee = fee_model.fee(fill.price * fill.quantity, first_fill=first_fill)
     ids = position.fill_ids
-    ids = (*ids[-(FILL_MEMORY - 1) :], fill.fill_id) if len(ids) >= FILL_MEMORY else (
-        *ids,
-        fill.fill_id,
+    ids = (
+        (*ids[-(FILL_MEMORY - 1) :], fill.fill_id)
+        if len(ids) >= FILL_MEMORY
+        else (
+            *ids,
+            fill.fill_id,
+        )
     )
     return replace(
         position,

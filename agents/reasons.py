@@ -95,7 +95,7 @@ _V, _R, _T, _X, _L, _C = (
 )
 
 _DESCRIPTIONS: dict[ReasonCode, tuple[Stage, str]] = {
-    ReasonCode.UNKNOWN_EXCHANGE: (_V, "exchange segment is not one of NSE, BSE, NFO, BFO, MCX, CDS"),
+    ReasonCode.UNKNOWN_EXCHANGE: (_V, "exchange is not one of NSE, BSE, NFO, BFO, MCX, CDS"),
     ReasonCode.UNKNOWN_INSTRUMENT: (_V, "instrument token not in the instrument master"),
     ReasonCode.EXCHANGE_MISMATCH: (_V, "instrument exists, but on another exchange segment"),
     ReasonCode.SYMBOL_MISMATCH: (_V, "symbol given does not match the instrument's symbol"),
@@ -170,7 +170,7 @@ def render_markdown() -> str:
         "",
         "Generated from `agents/reasons.py` (`ReasonCode`); "
         "`tests/unit/test_reasons.py` fails when this file is stale.",
-        "Regenerate: `python -c \"from agents.reasons import render_markdown as r; "
+        'Regenerate: `python -c "from agents.reasons import render_markdown as r; '
         "open('docs/reason-codes.md','w').write(r())\"`.",
         "",
         "| code | stage | meaning |",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-__all__ = ["QUANTUM", "FeeModel", "PAISA", "q4"]
+__all__ = ["PAISA", "QUANTUM", "FeeModel", "q4"]
 
 PAISA = Decimal("0.01")
 # Avro decimals in the contracts have scale 4: every price or amount we emit fits it.
@@ -48,8 +48,11 @@ class FeeModel:
 
     def to_dict(self) -> dict[str, str]:
         """JSON-able form."""
-        return {"bps": str(self.bps), "fixed_per_order": str(self.fixed_per_order),
-                "minimum": str(self.minimum)}
+        return {
+            "bps": str(self.bps),
+            "fixed_per_order": str(self.fixed_per_order),
+            "minimum": str(self.minimum),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeeModel:

@@ -14,7 +14,8 @@ records go out. The fill model (``docs/order-pipeline.md``):
   in time priority, so large orders fill partially over several ticks. Zero volume fills
   nothing.
 * IOC orders: what is left after the first tick they are live for is cancelled.
-* ``expire_day`` expires every DAY order still working.
+* ``expire_day`` expires every order still working (DAY orders; an IOC that never saw a
+  tick goes too).
 
 Replays: an order id the book has seen is ignored by ``on_order``, and a tick not newer than
 the last one processed is ignored by ``on_tick``, so re-delivered input produces no new
@@ -146,8 +147,15 @@ class PaperOrder:
 class PaperBook:
     """Resting orders of one instrument, matched against that instrument's ticks."""
 
-    __slots__ = ("_done", "config", "exchange", "instrument_token", "last_tick_ns", "orders",
-                 "tick_size")
+    __slots__ = (
+        "_done",
+        "config",
+        "exchange",
+        "instrument_token",
+        "last_tick_ns",
+        "orders",
+        "tick_size",
+    )
 
     def __init__(
         self,
@@ -167,7 +175,7 @@ class PaperBook:
         self._done: dict[str, None] = {}
 
     # -- input ---------------------------------------------------------------------------
-    def on_order(self, order: PaperOrder, ts_ns: int) -> PaperResult:
+    def on_order(self, order: PaperOrder, ts_ns: int) -> list[OrderEvent]:
         """Book an order: an ACCEPTED event (nothing for an id seen before)."""
         oid = order.broker_order_id
         if oid in self.orders or oid in self._done:
@@ -202,19 +210,19 @@ class PaperBook:
                 results.append(self._close(order, OrderStatus.CANCELLED, ts, IOC_UNFILLED))
         return results
 
-    def cancel(self, broker_order_id: str, ts_ns: int) -> tuple[PaperResult, str | None]:
+    def cancel(self, broker_order_id: str, ts_ns: int) -> tuple[list[OrderEvent], str | None]:
         """Cancel a working order: ``([CANCELLED event], None)``, or ``([], ORDER_NOT_FOUND)``."""
         order = self.orders.get(broker_order_id)
         if order is None:
             return [], ORDER_NOT_FOUND
         return [self._close(order, OrderStatus.CANCELLED, ts_ns, CANCEL_REQUESTED)], None
 
-    def expire_day(self, ts_ns: int) -> PaperResult:
-        """Expire every DAY order still working (end of the trading day)."""
+    def expire_day(self, ts_ns: int) -> list[OrderEvent]:
+        """Expire every order still working at the end of the trading day (DAY orders, and
+        IOC orders that never saw a tick)."""
         return [
             self._close(order, OrderStatus.EXPIRED, ts_ns, DAY_END_EXPIRY)
             for order in list(self.orders.values())
-            if order.duration is Duration.DAY
         ]
 
     # -- matching ------------------------------------------------------------------------

@@ -30,9 +30,17 @@ from agents.risk.state import (
 )
 
 __all__ = [
+    # state
+    "GLOBAL_ACCOUNT",
     # checks
     "RATE_WINDOW_NS",
     "RISK_CHECK_ORDER",
+    "AccountRisk",
+    "InstrumentRisk",
+    "OpenOrder",
+    "RiskLimits",
+    # state changes
+    "apply_control",
     "check_daily_loss",
     "check_fat_finger",
     "check_gross_exposure",
@@ -42,22 +50,14 @@ __all__ = [
     "check_position",
     "check_rate",
     "check_trading_state",
+    "instrument_key",
     "is_reducing",
-    "order_price",
-    "reference_price",
-    # state changes
-    "apply_control",
+    "limits_for",
     "on_approved",
     "on_fill",
     "on_mark",
     "on_order_closed",
-    # state
-    "GLOBAL_ACCOUNT",
-    "AccountRisk",
-    "InstrumentRisk",
-    "OpenOrder",
-    "RiskLimits",
-    "instrument_key",
-    "limits_for",
+    "order_price",
+    "reference_price",
     "trading_day",
 ]

@@ -134,7 +134,9 @@ def check_daily_loss(state: AccountRisk, limits: RiskLimits, now_ns: int) -> Rea
     return None
 
 
-def check_position(intent: OrderIntent, state: AccountRisk, limits: RiskLimits) -> ReasonCode | None:
+def check_position(
+    intent: OrderIntent, state: AccountRisk, limits: RiskLimits
+) -> ReasonCode | None:
     """|position + same-side open orders + this order| within the per-instrument limit."""
     inst = state.instruments.get(instrument_key(intent.exchange, intent.instrument_token), _EMPTY)
     if intent.side is Side.BUY:

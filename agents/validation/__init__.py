@@ -10,12 +10,12 @@ from agents.validation.rules import (
 )
 
 __all__ = [
-    # decisions
-    "enrich",
-    "is_on_tick",
-    "validate",
     # tables
     "CHECK_ORDER",
     "PRODUCTS_BY_EXCHANGE",
     "ROBO_EXCHANGES",
+    # decisions
+    "enrich",
+    "is_on_tick",
+    "validate",
 ]

@@ -19,9 +19,17 @@ from connectors.instruments import (
 from schemas.records import Exchange
 from streams.errors import ConfigError, StoreUnavailable
 
-ROW = {"token": "43650", "symbol": "NIFTY26NOV2624500CE", "name": "NIFTY",
-       "expiry": "26NOV2026", "strike": "2450000.000000", "lotsize": "75",
-       "instrumenttype": "OPTIDX", "exch_seg": "NFO", "tick_size": "5.000000"}
+ROW = {
+    "token": "43650",
+    "symbol": "NIFTY26NOV2624500CE",
+    "name": "NIFTY",
+    "expiry": "26NOV2026",
+    "strike": "2450000.000000",
+    "lotsize": "75",
+    "instrumenttype": "OPTIDX",
+    "exch_seg": "NFO",
+    "tick_size": "5.000000",
+}
 
 
 def test_option_row_converts_paise_to_rupees() -> None:
@@ -29,18 +37,31 @@ def test_option_row_converts_paise_to_rupees() -> None:
     assert inst is not None
     assert (inst.strike, inst.tick_size, inst.lot_size) == (Decimal("24500"), Decimal("0.05"), 75)
     assert (inst.expiry, inst.is_derivative, inst.exchange) == (
-        date(2026, 11, 26), True, Exchange.NFO)
+        date(2026, 11, 26),
+        True,
+        Exchange.NFO,
+    )
 
 
 def test_equity_row_has_no_expiry_nor_strike() -> None:
-    inst = Instrument.from_scrip({**ROW, "expiry": "", "strike": "-1.000000",
-                                  "instrumenttype": "", "exch_seg": "NSE", "lotsize": "1"})
+    inst = Instrument.from_scrip(
+        {
+            **ROW,
+            "expiry": "",
+            "strike": "-1.000000",
+            "instrumenttype": "",
+            "exch_seg": "NSE",
+            "lotsize": "1",
+        }
+    )
     assert inst is not None
     assert (inst.expiry, inst.strike, inst.is_derivative) == (None, None, False)
 
 
-@pytest.mark.parametrize(("text", "expected"), [("27NOV2026", date(2026, 11, 27)),
-                                                ("04Apr2024", date(2024, 4, 4)), ("", None)])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("27NOV2026", date(2026, 11, 27)), ("04Apr2024", date(2024, 4, 4)), ("", None)],
+)
 def test_expiry_parses_upper_and_mixed_case(text: str, expected: date | None) -> None:
     assert parse_expiry(text) == expected
 
@@ -51,8 +72,11 @@ def test_bad_expiry_is_a_config_error() -> None:
 
 
 def test_index_and_unknown_segment_rows_are_skipped_and_counted() -> None:
-    rows = [ROW, {**ROW, "token": "1", "tick_size": "-1.000000"},
-            {**ROW, "token": "2", "exch_seg": "NCO"}]
+    rows = [
+        ROW,
+        {**ROW, "token": "1", "tick_size": "-1.000000"},
+        {**ROW, "token": "2", "exch_seg": "NCO"},
+    ]
     master = InstrumentMaster.from_scrip(rows)
     assert (len(master), master.skipped) == (1, 2)
 
@@ -69,14 +93,16 @@ def test_sample_has_expired_and_live_derivatives_around_the_reference_day(
     master: InstrumentMaster, today: date
 ) -> None:
     expiries = [i.expiry for i in master if i.is_derivative and i.expiry]
-    assert any(e < today for e in expiries) and any(e >= today for e in expiries)
+    assert any(e < today for e in expiries)
+    assert any(e >= today for e in expiries)
 
 
 def test_get_is_per_segment_and_find_falls_back_to_the_token(master: InstrumentMaster) -> None:
     assert master.get("NSE", "2885") is not None
     assert master.get("NFO", "2885") is None
     found = master.find("NFO", "2885")
-    assert found is not None and found.exchange is Exchange.NSE
+    assert found is not None
+    assert found.exchange is Exchange.NSE
 
 
 def test_every_sample_row_round_trips_through_the_scrip_format(master: InstrumentMaster) -> None:
@@ -124,7 +150,8 @@ async def test_redis_cache_store_replaces_the_previous_master(
     small = InstrumentMaster([next(iter(master))])
     await cache.store(small)
     loaded = await cache.load()
-    assert loaded is not None and len(loaded) == 1
+    assert loaded is not None
+    assert len(loaded) == 1
 
 
 @pytest.mark.redis

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from decimal import Decimal
 
@@ -25,8 +26,15 @@ from streams.errors import IllegalTransition
 from tests.factories import FIXED_NOW, make_fill, make_intent
 
 S = OrderStatus
-HAPPY_PATH = [S.RECEIVED, S.VALIDATED, S.APPROVED, S.ROUTED, S.ACCEPTED, S.PARTIALLY_FILLED,
-              S.FILLED]
+HAPPY_PATH = [
+    S.RECEIVED,
+    S.VALIDATED,
+    S.APPROVED,
+    S.ROUTED,
+    S.ACCEPTED,
+    S.PARTIALLY_FILLED,
+    S.FILLED,
+]
 
 
 def routed(qty: int = 10) -> OrderState:
@@ -37,7 +45,7 @@ def routed(qty: int = 10) -> OrderState:
 
 
 def test_happy_path_is_allowed_step_by_step() -> None:
-    for current, new in zip(HAPPY_PATH, HAPPY_PATH[1:], strict=False):
+    for current, new in itertools.pairwise(HAPPY_PATH):
         assert transition(current, new) is new
 
 
@@ -60,7 +68,8 @@ def test_illegal_transition_raises_with_its_code() -> None:
 
 
 def test_venue_fill_may_overtake_its_acknowledgement() -> None:
-    assert can_transition(S.ROUTED, S.FILLED) and can_transition(S.ROUTED, S.PARTIALLY_FILLED)
+    assert can_transition(S.ROUTED, S.FILLED)
+    assert can_transition(S.ROUTED, S.PARTIALLY_FILLED)
 
 
 def test_cancel_before_routing_is_allowed() -> None:
@@ -76,7 +85,10 @@ def test_partial_then_full_fill_tracks_quantity_and_average_price() -> None:
     state = routed(10)
     state = apply_fill(state, make_fill(quantity=4, price=Decimal("100")))
     assert (state.status, state.filled_quantity, state.leaves_quantity) == (
-        S.PARTIALLY_FILLED, 4, 6)
+        S.PARTIALLY_FILLED,
+        4,
+        6,
+    )
     state = apply_fill(state, make_fill(quantity=6, price=Decimal("101")))
     assert state.status is S.FILLED
     assert state.avg_fill_price == Decimal("100.6000")
@@ -125,9 +137,11 @@ def test_event_ids_are_deterministic_and_distinct_per_step() -> None:
 
 def test_to_event_carries_state_reason_and_deterministic_id() -> None:
     state = OrderState.from_intent(make_intent()).advance(S.REJECTED)
-    event = state.to_event(created_at=FIXED_NOW, reason_code=ReasonCode.QTY_NOT_POSITIVE,
-                           stage="validation")
-    assert event.status is S.REJECTED and event.seq == 1
+    event = state.to_event(
+        created_at=FIXED_NOW, reason_code=ReasonCode.QTY_NOT_POSITIVE, stage="validation"
+    )
+    assert event.status is S.REJECTED
+    assert event.seq == 1
     assert event.reason_code == "QTY_NOT_POSITIVE"
     assert event.reason == ReasonCode.QTY_NOT_POSITIVE.description
     assert event.event_id == event_id(state.intent_id, "REJECTED", 1)
@@ -152,7 +166,7 @@ def test_property_no_path_of_accepted_transitions_reaches_an_illegal_state(
             with pytest.raises(IllegalTransition):
                 transition(current, new)
     assert S.UNKNOWN not in visited
-    for before, after in zip(visited, visited[1:], strict=False):
+    for before, after in itertools.pairwise(visited):
         assert after in TRANSITIONS[before]
     # once terminal, always the last state visited
     terminal = [i for i, s in enumerate(visited) if s in TERMINAL_STATUSES]

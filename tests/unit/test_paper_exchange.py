@@ -13,15 +13,15 @@ from agents.reasons import ReasonCode
 from connectors import paper_exchange as px
 from connectors.fees import FeeModel
 from connectors.paper_exchange import PaperBook, PaperConfig, PaperOrder
-from schemas.records import Duration, Exchange, Fill, OrderEvent, OrderStatus, OrderType, Side
+from schemas.records import Duration, Exchange, Fill, OrderEvent, OrderStatus, OrderType, Side, Tick
 from tests.factories import FIXED_NS, make_intent, make_tick
 
 D = Decimal
 TICK = D("0.05")
 
 
-def book(**config: object) -> PaperBook:
-    cfg = PaperConfig(fee_model=FeeModel.free(), **config)  # type: ignore[arg-type]
+def book(slippage_bps: Decimal = Decimal(0)) -> PaperBook:
+    cfg = PaperConfig(fee_model=FeeModel.free(), slippage_bps=slippage_bps)
     return PaperBook("2885", Exchange.NSE, TICK, cfg)
 
 
@@ -31,7 +31,7 @@ def place(b: PaperBook, oid: str = "B1", **intent: object) -> PaperOrder:
     return order
 
 
-def tick(n: int, **fields: object) -> object:
+def tick(n: int, **fields: object) -> Tick:
     return make_tick(ts_event_ns=FIXED_NS + n, **fields)
 
 
@@ -45,17 +45,19 @@ def events_of(results: list[OrderEvent | Fill]) -> list[OrderEvent]:
 
 def test_new_order_is_accepted_with_the_next_sequence_number() -> None:
     b = book()
-    result = b.on_order(PaperOrder.from_intent(make_intent(), broker_order_id="B1", seq=3),
-                        FIXED_NS)
-    assert [(e.status, e.seq, e.leaves_quantity) for e in result] == [
-        (OrderStatus.ACCEPTED, 4, 10)]
+    result = b.on_order(
+        PaperOrder.from_intent(make_intent(), broker_order_id="B1", seq=3), FIXED_NS
+    )
+    assert [(e.status, e.seq, e.leaves_quantity) for e in result] == [(OrderStatus.ACCEPTED, 4, 10)]
 
 
 def test_replayed_order_is_not_booked_twice() -> None:
     b = book()
     place(b)
-    assert b.on_order(PaperOrder.from_intent(make_intent(), broker_order_id="B1", seq=3),
-                      FIXED_NS) == []
+    assert (
+        b.on_order(PaperOrder.from_intent(make_intent(), broker_order_id="B1", seq=3), FIXED_NS)
+        == []
+    )
 
 
 def test_market_buy_fills_at_the_ask_of_the_next_tick() -> None:
@@ -111,12 +113,18 @@ def test_buy_stop_triggers_when_last_reaches_trigger_then_fills_as_market() -> N
 
 def test_sell_stop_limit_triggers_and_then_respects_its_limit() -> None:
     b = book()
-    place(b, side=Side.SELL, order_type=OrderType.STOPLOSS_LIMIT, price=D("2435.00"),
-          trigger_price=D("2440.00"))
+    place(
+        b,
+        side=Side.SELL,
+        order_type=OrderType.STOPLOSS_LIMIT,
+        price=D("2435.00"),
+        trigger_price=D("2440.00"),
+    )
     assert b.on_tick(tick(1, last_price=D("2440.00"), bid=D("2430.00"))) == []
     assert b.orders["B1"].triggered
     assert fills_of(b.on_tick(tick(2, last_price=D("2436.00"), bid=D("2436.00"))))[0].price == (
-        D("2436.00"))
+        D("2436.00")
+    )
 
 
 def test_large_order_fills_partially_over_several_ticks_bounded_by_volume() -> None:
@@ -126,8 +134,11 @@ def test_large_order_fills_partially_over_several_ticks_bounded_by_volume() -> N
     for n in range(1, 4):
         result = b.on_tick(tick(n, volume=100))
         statuses.append(events_of(result)[0].status)
-    assert statuses == [OrderStatus.PARTIALLY_FILLED, OrderStatus.PARTIALLY_FILLED,
-                        OrderStatus.FILLED]
+    assert statuses == [
+        OrderStatus.PARTIALLY_FILLED,
+        OrderStatus.PARTIALLY_FILLED,
+        OrderStatus.FILLED,
+    ]
     assert "B1" not in b.orders
 
 
@@ -150,7 +161,10 @@ def test_ioc_leftover_is_cancelled_after_its_first_tick() -> None:
     place(b, quantity=150, duration=Duration.IOC, order_type=OrderType.MARKET, price=None)
     result = b.on_tick(tick(1, volume=100))
     assert [getattr(r, "status", "fill") for r in result] == [
-        "fill", OrderStatus.PARTIALLY_FILLED, OrderStatus.CANCELLED]
+        "fill",
+        OrderStatus.PARTIALLY_FILLED,
+        OrderStatus.CANCELLED,
+    ]
     assert events_of(result)[-1].reason_code == ReasonCode.IOC_UNFILLED
     assert not b.orders
 
@@ -163,19 +177,24 @@ def test_cancel_removes_the_order_and_a_second_cancel_finds_nothing() -> None:
     assert b.cancel("B1", FIXED_NS + 2) == ([], ReasonCode.ORDER_NOT_FOUND)
 
 
-def test_day_end_expires_day_orders_only() -> None:
+def test_day_end_expires_every_working_order_and_empties_the_book() -> None:
     b = book()
     place(b, "B1")
+    place(b, "B2", duration=Duration.IOC)
     result = b.expire_day(FIXED_NS + 1)
-    assert [(e.status, e.reason_code) for e in result] == [
-        (OrderStatus.EXPIRED, ReasonCode.DAY_END_EXPIRY)]
+    assert [(e.broker_order_id, e.status, e.reason_code) for e in result] == [
+        ("B1", OrderStatus.EXPIRED, ReasonCode.DAY_END_EXPIRY),
+        ("B2", OrderStatus.EXPIRED, ReasonCode.DAY_END_EXPIRY),
+    ]
+    assert not b.orders
 
 
 def test_replayed_or_stale_tick_produces_no_fills() -> None:
     b = book()
     place(b, quantity=200, order_type=OrderType.MARKET, price=None)
     assert fills_of(b.on_tick(tick(5)))
-    assert b.on_tick(tick(5)) == [] and b.on_tick(tick(4)) == []
+    assert b.on_tick(tick(5)) == []
+    assert b.on_tick(tick(4)) == []
 
 
 def test_fees_come_from_the_fee_model_with_the_fixed_part_on_the_first_fill() -> None:
@@ -203,13 +222,19 @@ def test_book_round_trips_through_json_mid_fill() -> None:
 
 
 order_specs = st.lists(
-    st.tuples(st.sampled_from(Side), st.integers(1, 300),
-              st.sampled_from(list(OrderType)), st.integers(-20, 20),
-              st.sampled_from(Duration)),
-    min_size=1, max_size=12,
+    st.tuples(
+        st.sampled_from(Side),
+        st.integers(1, 300),
+        st.sampled_from(list(OrderType)),
+        st.integers(-20, 20),
+        st.sampled_from(Duration),
+    ),
+    min_size=1,
+    max_size=12,
 )
-tick_specs = st.lists(st.tuples(st.integers(-30, 30), st.integers(0, 200), st.booleans()),
-                      min_size=1, max_size=30)
+tick_specs = st.lists(
+    st.tuples(st.integers(-30, 30), st.integers(0, 200), st.booleans()), min_size=1, max_size=30
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -227,27 +252,43 @@ def test_property_fills_never_exceed_order_quantity_nor_tick_volume(
         level = base + offset * TICK
         price = level if otype in (OrderType.LIMIT, OrderType.STOPLOSS_LIMIT) else None
         trigger = level if otype in (OrderType.STOPLOSS_LIMIT, OrderType.STOPLOSS_MARKET) else None
-        place(b, f"B{i}", side=side, quantity=qty, order_type=otype, price=price,
-              trigger_price=trigger, duration=duration)
+        place(
+            b,
+            f"B{i}",
+            side=side,
+            quantity=qty,
+            order_type=otype,
+            price=price,
+            trigger_price=trigger,
+            duration=duration,
+        )
         quantities[f"B{i}"] = qty
         statuses[f"B{i}"] = OrderStatus.ACCEPTED
     filled = dict.fromkeys(quantities, 0)
     for n, (move, volume, quoted) in enumerate(ticks, start=1):
         last = base + move * TICK
-        t = make_tick(ts_event_ns=FIXED_NS + n, last_price=last, volume=volume,
-                      bid=last - TICK if quoted else None, ask=last + TICK if quoted else None)
+        t = make_tick(
+            ts_event_ns=FIXED_NS + n,
+            last_price=last,
+            volume=volume,
+            bid=last - TICK if quoted else None,
+            ask=last + TICK if quoted else None,
+        )
         results = b.on_tick(t)
         tick_fills = fills_of(results)
         assert sum(f.quantity for f in tick_fills) <= volume
         for f in tick_fills:
             filled[f.broker_order_id] += f.quantity
-            assert f.quantity > 0 and f.price > 0 and f.price % TICK == 0
+            assert f.quantity > 0
+            assert f.price > 0
+            assert f.price % TICK == 0
         for e in events_of(results):
-            assert can_transition(statuses[e.broker_order_id], e.status)  # type: ignore[index]
-            statuses[e.broker_order_id] = e.status  # type: ignore[index]
+            oid = e.broker_order_id or ""
+            assert can_transition(statuses[oid], e.status)
+            statuses[oid] = e.status
     if expire:
-        for e in b.expire_day(FIXED_NS + 10_000):
-            assert can_transition(statuses[e.broker_order_id], e.status)  # type: ignore[index]
+        for ev in b.expire_day(FIXED_NS + 10_000):
+            assert can_transition(statuses[ev.broker_order_id or ""], ev.status)
     for oid, qty in quantities.items():
         assert filled[oid] <= qty
         assert (statuses[oid] is OrderStatus.FILLED) == (filled[oid] == qty)

@@ -18,6 +18,7 @@ from schemas.records import (
     CommandKind,
     Duration,
     Exchange,
+    OrderEvent,
     OrderStatus,
     OrderType,
     Product,
@@ -40,10 +41,21 @@ def _v(**overrides: object) -> ReasonCode | None:
     return validate(intent, inst, today=TODAY, seen_client_order_ids={"dup"})
 
 
-def _r(state: AccountRisk | None = None, limits: RiskLimits = LIMITS, last: Decimal | None = LAST,
-       global_state: TradingState = TradingState.ACTIVE, **overrides: object) -> ReasonCode | None:
-    return check_order(make_intent(**overrides), state or AccountRisk("ACC1"), limits, FIXED_NS,
-                       last, global_state=global_state)
+def _r(
+    state: AccountRisk | None = None,
+    limits: RiskLimits = LIMITS,
+    last: Decimal | None = LAST,
+    global_state: TradingState = TradingState.ACTIVE,
+    **overrides: object,
+) -> ReasonCode | None:
+    return check_order(
+        make_intent(**overrides),
+        state or AccountRisk("ACC1"),
+        limits,
+        FIXED_NS,
+        last,
+        global_state=global_state,
+    )
 
 
 def _state(**fields: object) -> AccountRisk:
@@ -88,7 +100,9 @@ def _paper(action: str) -> str | None:
     intent = make_intent(duration=duration, price=Decimal("2000.00"))
     book.on_order(PaperOrder.from_intent(intent, broker_order_id="B1", seq=3), FIXED_NS)
     if action == "ioc":
-        return book.on_tick(make_tick(ts_event_ns=FIXED_NS + 1))[-1].reason_code  # type: ignore[union-attr]
+        last = book.on_tick(make_tick(ts_event_ns=FIXED_NS + 1))[-1]
+        assert isinstance(last, OrderEvent)
+        return last.reason_code
     if action == "expire":
         return book.expire_day(FIXED_NS + 1)[-1].reason_code
     if action == "missing":
@@ -121,28 +135,43 @@ SCENARIOS: dict[ReasonCode, Callable[[], object]] = {
     ReasonCode.EXCHANGE_MISMATCH: lambda: _v(exchange=Exchange.BSE),
     ReasonCode.SYMBOL_MISMATCH: lambda: _v(symbol="SBIN-EQ"),
     ReasonCode.DERIVATIVE_EXPIRED: lambda: _v(
-        exchange=Exchange.NFO, instrument_token="35012", quantity=75,
-        product=Product.CARRYFORWARD, price=Decimal("24000.00")),
+        exchange=Exchange.NFO,
+        instrument_token="35012",
+        quantity=75,
+        product=Product.CARRYFORWARD,
+        price=Decimal("24000.00"),
+    ),
     ReasonCode.QTY_NOT_POSITIVE: lambda: _v(quantity=0),
     ReasonCode.QTY_NOT_LOT_MULTIPLE: lambda: _v(
-        exchange=Exchange.NFO, instrument_token="35001", quantity=50,
-        product=Product.CARRYFORWARD, price=Decimal("24000.00")),
+        exchange=Exchange.NFO,
+        instrument_token="35001",
+        quantity=50,
+        product=Product.CARRYFORWARD,
+        price=Decimal("24000.00"),
+    ),
     ReasonCode.LIMIT_NEEDS_PRICE: lambda: _v(price=None),
     ReasonCode.MARKET_HAS_PRICE: lambda: _v(order_type=OrderType.MARKET),
     ReasonCode.STOP_NEEDS_TRIGGER: lambda: _v(
-        order_type=OrderType.STOPLOSS_LIMIT, variety=Variety.STOPLOSS),
+        order_type=OrderType.STOPLOSS_LIMIT, variety=Variety.STOPLOSS
+    ),
     ReasonCode.TRIGGER_NOT_ALLOWED: lambda: _v(trigger_price=Decimal("2400.00")),
     ReasonCode.PRICE_NOT_POSITIVE: lambda: _v(price=Decimal("-1.00")),
     ReasonCode.TRIGGER_NOT_POSITIVE: lambda: _v(
-        order_type=OrderType.STOPLOSS_LIMIT, variety=Variety.STOPLOSS,
-        trigger_price=Decimal("-5.00")),
+        order_type=OrderType.STOPLOSS_LIMIT,
+        variety=Variety.STOPLOSS,
+        trigger_price=Decimal("-5.00"),
+    ),
     ReasonCode.PRICE_NOT_ON_TICK: lambda: _v(price=Decimal("2450.03")),
     ReasonCode.TRIGGER_NOT_ON_TICK: lambda: _v(
-        order_type=OrderType.STOPLOSS_LIMIT, variety=Variety.STOPLOSS,
-        trigger_price=Decimal("2440.01")),
+        order_type=OrderType.STOPLOSS_LIMIT,
+        variety=Variety.STOPLOSS,
+        trigger_price=Decimal("2440.01"),
+    ),
     ReasonCode.TRIGGER_WRONG_SIDE: lambda: _v(
-        order_type=OrderType.STOPLOSS_LIMIT, variety=Variety.STOPLOSS,
-        trigger_price=Decimal("2460.00")),
+        order_type=OrderType.STOPLOSS_LIMIT,
+        variety=Variety.STOPLOSS,
+        trigger_price=Decimal("2460.00"),
+    ),
     ReasonCode.VARIETY_NOT_ALLOWED: lambda: _v(variety=Variety.STOPLOSS),
     ReasonCode.PRODUCT_NOT_ALLOWED: lambda: _v(product=Product.CARRYFORWARD),
     ReasonCode.DUPLICATE_CLIENT_ORDER_ID: lambda: _v(client_order_id="dup"),
@@ -168,9 +197,11 @@ SCENARIOS: dict[ReasonCode, Callable[[], object]] = {
     ReasonCode.INVALID_LIMITS: lambda: apply_control(
         AccountRisk("ACC1"),
         make_command(command=CommandKind.SET_LIMITS, limits={"max_open_orders": "lots"}),
-        LIMITS),
+        LIMITS,
+    ),
     ReasonCode.INVALID_COMMAND: lambda: apply_control(
-        AccountRisk("ACC1"), make_command(trading_state=None), LIMITS),
+        AccountRisk("ACC1"), make_command(trading_state=None), LIMITS
+    ),
 }
 
 

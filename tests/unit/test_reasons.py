@@ -17,7 +17,8 @@ def test_reason_code_doc_matches_the_enumeration() -> None:
 
 def test_every_reason_code_has_a_one_line_description_and_stage() -> None:
     for code in ReasonCode:
-        assert code.description and "\n" not in code.description
+        assert code.description
+        assert "\n" not in code.description
         assert isinstance(code.stage, Stage)
 
 

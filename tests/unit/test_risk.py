@@ -32,17 +32,26 @@ SEC = 1_000_000_000
 KEY = instrument_key("NSE", "2885")
 
 
-def deny(state: AccountRisk, limits: RiskLimits | None = None, *, now: int = FIXED_NS,
-         last: Decimal | None = LAST, glob: TradingState = TradingState.ACTIVE,
-         **overrides: object) -> ReasonCode | None:
-    return check_order(make_intent(**overrides), state, limits or RiskLimits(), now, last,
-                       global_state=glob)
+def deny(
+    state: AccountRisk,
+    limits: RiskLimits | None = None,
+    *,
+    now: int = FIXED_NS,
+    last: Decimal | None = LAST,
+    glob: TradingState = TradingState.ACTIVE,
+    **overrides: object,
+) -> ReasonCode | None:
+    return check_order(
+        make_intent(**overrides), state, limits or RiskLimits(), now, last, global_state=glob
+    )
 
 
 def long_position(qty: int, price: str = "2450.00") -> AccountRisk:
     state = AccountRisk("ACC1")
-    on_fill(state, make_fill(side=Side.BUY if qty > 0 else Side.SELL, quantity=abs(qty),
-                             price=Decimal(price)))
+    on_fill(
+        state,
+        make_fill(side=Side.BUY if qty > 0 else Side.SELL, quantity=abs(qty), price=Decimal(price)),
+    )
     return state
 
 
@@ -110,16 +119,23 @@ def test_limit_order_without_last_price_skips_fat_finger_and_uses_its_limit() ->
     assert deny(AccountRisk("ACC1"), last=None, price=Decimal("9999.00")) is None
 
 
-@pytest.mark.parametrize(("price", "denied"), [("2695.00", False), ("2695.05", True),
-                                               ("2205.00", False), ("2204.95", True)])
+@pytest.mark.parametrize(
+    ("price", "denied"),
+    [("2695.00", False), ("2695.05", True), ("2205.00", False), ("2204.95", True)],
+)
 def test_fat_finger_band_is_ten_percent_inclusive(price: str, denied: bool) -> None:
     result = deny(AccountRisk("ACC1"), price=Decimal(price))
     assert (result is ReasonCode.FAT_FINGER) is denied
 
 
 def test_stop_market_order_is_banded_and_valued_at_its_trigger() -> None:
-    intent = dict(order_type=OrderType.STOPLOSS_MARKET, price=None, trigger_price=Decimal("3000"))
-    assert deny(AccountRisk("ACC1"), **intent) is ReasonCode.FAT_FINGER  # type: ignore[arg-type]
+    result = deny(
+        AccountRisk("ACC1"),
+        order_type=OrderType.STOPLOSS_MARKET,
+        price=None,
+        trigger_price=Decimal("3000"),
+    )
+    assert result is ReasonCode.FAT_FINGER
 
 
 def test_denies_order_when_notional_exceeds_limit() -> None:
@@ -266,8 +282,15 @@ def test_set_limits_with_empty_value_removes_the_override() -> None:
     assert limits_for(state, RiskLimits()).max_open_orders == 200
 
 
-@pytest.mark.parametrize("limits", [{"no_such_limit": "1"}, {"max_daily_loss": "-5"},
-                                    {"max_open_orders": "1.5"}, {"fat_finger_pct": "NaN"}])
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {"no_such_limit": "1"},
+        {"max_daily_loss": "-5"},
+        {"max_open_orders": "1.5"},
+        {"fat_finger_pct": "NaN"},
+    ],
+)
 def test_set_limits_refuses_bad_overrides_and_keeps_the_old_ones(limits: dict[str, str]) -> None:
     state = AccountRisk("ACC1")
     cmd = make_command(command=CommandKind.SET_LIMITS, limits=limits)

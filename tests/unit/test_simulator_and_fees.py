@@ -51,9 +51,14 @@ def test_property_prices_are_on_tick_and_quotes_bracket_last(seed: int) -> None:
     for t in islice(ticks(MASTER, seed, 0, 1000), 300):
         inst = by_key[f"{t.exchange}:{t.instrument_token}"]
         for price in (t.last_price, t.bid, t.ask):
-            assert price is not None and price > 0 and price % inst.tick_size == 0
-        assert t.bid <= t.last_price < t.ask  # type: ignore[operator]
-        assert t.volume > 0 and t.volume % inst.lot_size == 0
+            assert price is not None
+            assert price > 0
+            assert price % inst.tick_size == 0
+        assert t.bid is not None
+        assert t.ask is not None
+        assert t.bid <= t.last_price < t.ask
+        assert t.volume > 0
+        assert t.volume % inst.lot_size == 0
 
 
 def test_fee_is_bps_of_notional_rounded_to_the_paisa() -> None:

@@ -12,19 +12,19 @@ from hypothesis import strategies as st
 from agents.reasons import ReasonCode
 from agents.validation import CHECK_ORDER, PRODUCTS_BY_EXCHANGE, enrich, is_on_tick, validate
 from connectors.instruments import Instrument, InstrumentMaster
-from schemas.records import Duration, Exchange, OrderType, Product, Side, Variety
+from schemas.records import Duration, Exchange, OrderIntent, OrderType, Product, Side, Variety
 from tests.factories import make_instrument, make_intent
 
 MASTER = InstrumentMaster.load()
 TODAY = date(2026, 11, 21)
-NIFTY_FUT = MASTER.get("NFO", "35001")  # expires 2026-11-26, lot 75, tick 0.10
 
 
-def check(intent: object, inst: Instrument | None = None, seen: frozenset[str] = frozenset()
-          ) -> ReasonCode | None:
+def check(
+    intent: OrderIntent, inst: Instrument | None = None, seen: frozenset[str] = frozenset()
+) -> ReasonCode | None:
     if inst is None:
-        inst = MASTER.find(intent.exchange, intent.instrument_token)  # type: ignore[attr-defined]
-    return validate(intent, inst, today=TODAY, seen_client_order_ids=seen)  # type: ignore[arg-type]
+        inst = MASTER.find(intent.exchange, intent.instrument_token)
+    return validate(intent, inst, today=TODAY, seen_client_order_ids=seen)
 
 
 def test_accepts_plain_limit_buy_of_an_nse_equity() -> None:
@@ -66,20 +66,35 @@ def test_rejects_negative_quantity_as_not_positive() -> None:
 
 
 def test_accepts_future_quantity_in_whole_lots() -> None:
-    intent = make_intent(exchange=Exchange.NFO, instrument_token="35001", quantity=150,
-                         product=Product.CARRYFORWARD, price=Decimal("24000.10"))
+    intent = make_intent(
+        exchange=Exchange.NFO,
+        instrument_token="35001",
+        quantity=150,
+        product=Product.CARRYFORWARD,
+        price=Decimal("24000.10"),
+    )
     assert check(intent) is None
 
 
 def test_rejects_future_price_off_its_ten_paise_tick() -> None:
-    intent = make_intent(exchange=Exchange.NFO, instrument_token="35001", quantity=75,
-                         product=Product.CARRYFORWARD, price=Decimal("24000.05"))
+    intent = make_intent(
+        exchange=Exchange.NFO,
+        instrument_token="35001",
+        quantity=75,
+        product=Product.CARRYFORWARD,
+        price=Decimal("24000.05"),
+    )
     assert check(intent) is ReasonCode.PRICE_NOT_ON_TICK
 
 
 def test_accepts_cds_price_on_quarter_paisa_tick() -> None:
-    intent = make_intent(exchange=Exchange.CDS, instrument_token="1165", quantity=1,
-                         product=Product.CARRYFORWARD, price=Decimal("84.1225"))
+    intent = make_intent(
+        exchange=Exchange.CDS,
+        instrument_token="1165",
+        quantity=1,
+        product=Product.CARRYFORWARD,
+        price=Decimal("84.1225"),
+    )
     assert check(intent) is None
 
 
@@ -93,28 +108,42 @@ def test_accepts_cds_price_on_quarter_paisa_tick() -> None:
         (Side.SELL, "2440.00", "2450.00", ReasonCode.TRIGGER_WRONG_SIDE),
     ],
 )
-def test_stop_limit_trigger_side_rule(side: Side, trigger: str, price: str,
-                                      expected: ReasonCode | None) -> None:
-    intent = make_intent(side=side, order_type=OrderType.STOPLOSS_LIMIT, variety=Variety.STOPLOSS,
-                         price=Decimal(price), trigger_price=Decimal(trigger))
+def test_stop_limit_trigger_side_rule(
+    side: Side, trigger: str, price: str, expected: ReasonCode | None
+) -> None:
+    intent = make_intent(
+        side=side,
+        order_type=OrderType.STOPLOSS_LIMIT,
+        variety=Variety.STOPLOSS,
+        price=Decimal(price),
+        trigger_price=Decimal(trigger),
+    )
     assert check(intent) is expected
 
 
 def test_accepts_stop_market_with_trigger_only() -> None:
-    intent = make_intent(order_type=OrderType.STOPLOSS_MARKET, variety=Variety.STOPLOSS,
-                         price=None, trigger_price=Decimal("2400.00"))
+    intent = make_intent(
+        order_type=OrderType.STOPLOSS_MARKET,
+        variety=Variety.STOPLOSS,
+        price=None,
+        trigger_price=Decimal("2400.00"),
+    )
     assert check(intent) is None
 
 
 def test_rejects_stop_market_with_a_price() -> None:
-    intent = make_intent(order_type=OrderType.STOPLOSS_MARKET, variety=Variety.STOPLOSS,
-                         trigger_price=Decimal("2400.00"))
+    intent = make_intent(
+        order_type=OrderType.STOPLOSS_MARKET,
+        variety=Variety.STOPLOSS,
+        trigger_price=Decimal("2400.00"),
+    )
     assert check(intent) is ReasonCode.MARKET_HAS_PRICE
 
 
 def test_rejects_stop_order_type_under_normal_variety() -> None:
-    intent = make_intent(order_type=OrderType.STOPLOSS_MARKET, price=None,
-                         trigger_price=Decimal("2400.00"))
+    intent = make_intent(
+        order_type=OrderType.STOPLOSS_MARKET, price=None, trigger_price=Decimal("2400.00")
+    )
     assert check(intent) is ReasonCode.VARIETY_NOT_ALLOWED
 
 
@@ -135,10 +164,16 @@ def test_rejects_stop_order_type_under_normal_variety() -> None:
         (Exchange.CDS, "1165", 1, Product.CARRYFORWARD, None),
     ],
 )
-def test_product_table_per_segment(exchange: Exchange, token: str, qty: int, product: Product,
-                                   expected: ReasonCode | None) -> None:
-    intent = make_intent(exchange=exchange, instrument_token=token, quantity=qty, product=product,
-                         price=Decimal("100"))
+def test_product_table_per_segment(
+    exchange: Exchange, token: str, qty: int, product: Product, expected: ReasonCode | None
+) -> None:
+    intent = make_intent(
+        exchange=exchange,
+        instrument_token=token,
+        quantity=qty,
+        product=product,
+        price=Decimal("100"),
+    )
     assert check(intent) is expected
 
 
@@ -147,8 +182,9 @@ def test_accepts_robo_bracket_limit_order_on_nse() -> None:
 
 
 def test_rejects_robo_market_order_as_variety_not_allowed() -> None:
-    intent = make_intent(variety=Variety.ROBO, product=Product.BO, order_type=OrderType.MARKET,
-                         price=None)
+    intent = make_intent(
+        variety=Variety.ROBO, product=Product.BO, order_type=OrderType.MARKET, price=None
+    )
     assert check(intent) is ReasonCode.VARIETY_NOT_ALLOWED
 
 
@@ -185,7 +221,11 @@ def test_enrich_fills_lot_tick_symbol_and_stage() -> None:
     assert inst is not None
     out = enrich(make_intent(symbol=None), inst)
     assert (out.lot_size, out.tick_size, out.symbol, out.stage) == (
-        1, Decimal("0.05"), "RELIANCE-EQ", "validated")
+        1,
+        Decimal("0.05"),
+        "RELIANCE-EQ",
+        "validated",
+    )
 
 
 def test_enrich_leaves_the_input_intent_unchanged() -> None:
@@ -193,7 +233,8 @@ def test_enrich_leaves_the_input_intent_unchanged() -> None:
     assert inst is not None
     intent = make_intent()
     enrich(intent, inst)
-    assert intent.stage == "intent" and intent.lot_size is None
+    assert intent.stage == "intent"
+    assert intent.lot_size is None
 
 
 def test_every_exchange_has_a_product_table_entry() -> None:
@@ -210,33 +251,55 @@ def _product(inst: Instrument) -> Product:
     return Product.CARRYFORWARD if inst.is_derivative else Product.DELIVERY
 
 
-@given(inst=instruments, lots=st.integers(1, 1000), ticks=st.integers(1, 10**7),
-       side=st.sampled_from(Side))
-def test_property_well_formed_limit_orders_always_pass(inst: Instrument, lots: int, ticks: int,
-                                                       side: Side) -> None:
-    intent = make_intent(exchange=inst.exchange, instrument_token=inst.token, side=side,
-                         quantity=lots * inst.lot_size, price=ticks * inst.tick_size,
-                         product=_product(inst))
+@given(
+    inst=instruments,
+    lots=st.integers(1, 1000),
+    ticks=st.integers(1, 10**7),
+    side=st.sampled_from(Side),
+)
+def test_property_well_formed_limit_orders_always_pass(
+    inst: Instrument, lots: int, ticks: int, side: Side
+) -> None:
+    intent = make_intent(
+        exchange=inst.exchange,
+        instrument_token=inst.token,
+        side=side,
+        quantity=lots * inst.lot_size,
+        price=ticks * inst.tick_size,
+        product=_product(inst),
+    )
     assert check(intent, inst) is None
 
 
-@given(inst=instruments.filter(lambda i: i.lot_size > 1), lots=st.integers(0, 100),
-       extra=st.integers(1, 74))
-def test_property_quantity_off_the_lot_is_rejected(inst: Instrument, lots: int,
-                                                    extra: int) -> None:
+@given(
+    inst=instruments.filter(lambda i: i.lot_size > 1),
+    lots=st.integers(0, 100),
+    extra=st.integers(1, 74),
+)
+def test_property_quantity_off_the_lot_is_rejected(inst: Instrument, lots: int, extra: int) -> None:
     qty = lots * inst.lot_size + extra % inst.lot_size
     if qty % inst.lot_size == 0:
         qty += 1
-    intent = make_intent(exchange=inst.exchange, instrument_token=inst.token, quantity=qty,
-                         price=inst.tick_size, product=_product(inst))
+    intent = make_intent(
+        exchange=inst.exchange,
+        instrument_token=inst.token,
+        quantity=qty,
+        price=inst.tick_size,
+        product=_product(inst),
+    )
     assert check(intent, inst) is ReasonCode.QTY_NOT_LOT_MULTIPLE
 
 
 @given(inst=instruments, ticks=st.integers(1, 10**6), frac=st.integers(1, 99))
 def test_property_price_between_ticks_is_rejected(inst: Instrument, ticks: int, frac: int) -> None:
     price = (ticks + Decimal(frac) / 100) * inst.tick_size
-    intent = make_intent(exchange=inst.exchange, instrument_token=inst.token,
-                         quantity=inst.lot_size, price=price, product=_product(inst))
+    intent = make_intent(
+        exchange=inst.exchange,
+        instrument_token=inst.token,
+        quantity=inst.lot_size,
+        price=price,
+        product=_product(inst),
+    )
     assert not is_on_tick(price, inst.tick_size)
     assert check(intent, inst) is ReasonCode.PRICE_NOT_ON_TICK
 
@@ -252,11 +315,25 @@ def test_property_price_between_ticks_is_rejected(inst: Instrument, ticks: int, 
     trigger=st.none() | st.decimals(-10, 10**6, places=4),
 )
 def test_property_validate_never_raises_and_returns_a_listed_code(
-    inst: Instrument, qty: int, otype: OrderType, variety: Variety, product: Product,
-    duration: Duration, price: Decimal | None, trigger: Decimal | None,
+    inst: Instrument,
+    qty: int,
+    otype: OrderType,
+    variety: Variety,
+    product: Product,
+    duration: Duration,
+    price: Decimal | None,
+    trigger: Decimal | None,
 ) -> None:
-    intent = make_intent(exchange=inst.exchange, instrument_token=inst.token, quantity=qty,
-                         order_type=otype, variety=variety, product=product, duration=duration,
-                         price=price, trigger_price=trigger)
+    intent = make_intent(
+        exchange=inst.exchange,
+        instrument_token=inst.token,
+        quantity=qty,
+        order_type=otype,
+        variety=variety,
+        product=product,
+        duration=duration,
+        price=price,
+        trigger_price=trigger,
+    )
     result = check(intent, inst)
     assert result is None or result in CHECK_ORDER
