@@ -35,6 +35,7 @@ __all__ = [
     "apply_fill",
     "can_transition",
     "event_id",
+    "is_stale",
     "refusal_reason",
     "transition",
 ]
@@ -62,6 +63,35 @@ TERMINAL_STATUSES = frozenset({S.REJECTED, S.DENIED, S.ROUTE_FAILED, S.FILLED})
 # states in which the order may still trade at the venue (risk counts them as open)
 OPEN_STATUSES = frozenset({S.APPROVED, S.ROUTED, S.ACCEPTED, S.PARTIALLY_FILLED})
 _LATE_FILL_STATUSES = frozenset({S.CANCELLED, S.EXPIRED})
+
+
+# How far along the lifecycle a status is; used to spot events that arrive after a later one.
+_RANK: Mapping[OrderStatus, int] = {
+    S.RECEIVED: 0,
+    S.VALIDATED: 1,
+    S.APPROVED: 2,
+    S.ROUTED: 3,
+    S.ACCEPTED: 4,
+    S.PARTIALLY_FILLED: 5,
+    S.REJECTED: 6,
+    S.DENIED: 6,
+    S.ROUTE_FAILED: 6,
+    S.CANCELLED: 6,
+    S.EXPIRED: 6,
+    S.FILLED: 7,
+    S.UNKNOWN: -1,
+}
+
+
+def is_stale(current: OrderStatus, new: OrderStatus) -> bool:
+    """Whether ``new`` is an earlier step arriving late (e.g. ACCEPTED after a fill came in
+    on another topic): drop it quietly instead of auditing an illegal transition."""
+    return (
+        new not in TRANSITIONS[current]
+        and new is not S.UNKNOWN
+        and _RANK[new] < _RANK[current]
+        and new in {S.VALIDATED, S.APPROVED, S.ROUTED, S.ACCEPTED}
+    )
 
 
 def can_transition(current: OrderStatus, new: OrderStatus) -> bool:

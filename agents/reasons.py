@@ -106,8 +106,8 @@ _DESCRIPTIONS: dict[ReasonCode, tuple[Stage, str]] = {
     ReasonCode.MARKET_HAS_PRICE: (_V, "MARKET and STOPLOSS_MARKET orders must not carry a price"),
     ReasonCode.STOP_NEEDS_TRIGGER: (_V, "STOPLOSS_LIMIT and STOPLOSS_MARKET orders need a trigger"),
     ReasonCode.TRIGGER_NOT_ALLOWED: (_V, "only stop-loss orders may carry a trigger price"),
-    ReasonCode.PRICE_NOT_POSITIVE: (_V, "price must be greater than zero"),
-    ReasonCode.TRIGGER_NOT_POSITIVE: (_V, "trigger price must be greater than zero"),
+    ReasonCode.PRICE_NOT_POSITIVE: (_V, "price must be a finite number greater than zero"),
+    ReasonCode.TRIGGER_NOT_POSITIVE: (_V, "trigger must be a finite number greater than zero"),
     ReasonCode.PRICE_NOT_ON_TICK: (_V, "price is not a multiple of the instrument's tick size"),
     ReasonCode.TRIGGER_NOT_ON_TICK: (_V, "trigger is not a multiple of the instrument's tick size"),
     ReasonCode.TRIGGER_WRONG_SIDE: (

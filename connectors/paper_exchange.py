@@ -185,6 +185,8 @@ class PaperBook:
 
     def on_tick(self, tick: Tick) -> PaperResult:
         """Trigger, match and fill resting orders against one tick."""
+        if tick.instrument_token != self.instrument_token:
+            return []
         ts = tick.ts_event_ns
         if ts <= self.last_tick_ns or not self.orders:
             self.last_tick_ns = max(ts, self.last_tick_ns)

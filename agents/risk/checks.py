@@ -129,7 +129,9 @@ def check_daily_loss(state: AccountRisk, limits: RiskLimits, now_ns: int) -> Rea
     """Today's net realised loss below the limit (yesterday's P&L does not count)."""
     if state.pnl_day != trading_day(now_ns):
         return None
-    if -state.realised_today >= limits.max_daily_loss:
+    loss = -state.realised_today
+    # "reached" needs an actual loss: a limit of 0 means no loss allowed, not no trading
+    if loss > 0 and loss >= limits.max_daily_loss:
         return ReasonCode.DAILY_LOSS_LIMIT
     return None
 

@@ -128,12 +128,13 @@ def _price_rules(intent: OrderIntent, tick: Decimal) -> ReasonCode | None:
     elif trigger is not None:
         return ReasonCode.TRIGGER_NOT_ALLOWED
     if price is not None:
-        if price < _ZERO:
+        # NaN/Infinity cannot come through Avro, but can through JSON producers
+        if not price.is_finite() or price < _ZERO:
             return ReasonCode.PRICE_NOT_POSITIVE
         if price % tick:
             return ReasonCode.PRICE_NOT_ON_TICK
     if trigger is not None:
-        if trigger < _ZERO:
+        if not trigger.is_finite() or trigger < _ZERO:
             return ReasonCode.TRIGGER_NOT_POSITIVE
         if trigger % tick:
             return ReasonCode.TRIGGER_NOT_ON_TICK

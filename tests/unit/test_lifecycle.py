@@ -18,6 +18,7 @@ from agents.lifecycle import (
     apply_fill,
     can_transition,
     event_id,
+    is_stale,
     transition,
 )
 from agents.reasons import ReasonCode
@@ -189,3 +190,14 @@ def test_property_fills_never_exceed_quantity_and_status_matches_leaves(
         state = apply_fill(state, fill)
         assert state.filled_quantity <= state.quantity
         assert (state.status is S.FILLED) == (state.filled_quantity == state.quantity)
+
+
+def test_acknowledgement_arriving_after_a_fill_is_stale_not_illegal() -> None:
+    assert is_stale(S.PARTIALLY_FILLED, S.ACCEPTED)
+    assert is_stale(S.FILLED, S.ROUTED)
+
+
+def test_a_real_illegal_transition_is_not_stale() -> None:
+    assert not is_stale(S.FILLED, S.CANCELLED)
+    assert not is_stale(S.REJECTED, S.FILLED)
+    assert not is_stale(S.ROUTED, S.ACCEPTED)

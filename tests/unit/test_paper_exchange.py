@@ -292,3 +292,10 @@ def test_property_fills_never_exceed_order_quantity_nor_tick_volume(
     for oid, qty in quantities.items():
         assert filled[oid] <= qty
         assert (statuses[oid] is OrderStatus.FILLED) == (filled[oid] == qty)
+
+
+def test_tick_of_another_instrument_is_ignored() -> None:
+    b = book()
+    place(b, order_type=OrderType.MARKET, price=None)
+    assert b.on_tick(tick(1, instrument_token="3045")) == []
+    assert b.orders["B1"].filled == 0

@@ -317,3 +317,9 @@ def test_state_round_trips_through_a_json_dict() -> None:
     state.trading_state = TradingState.REDUCING
     data = json.loads(json.dumps(state.to_dict()))
     assert AccountRisk.from_dict(data).to_dict() == state.to_dict()
+
+
+def test_zero_daily_loss_limit_still_allows_trading_while_flat_on_the_day() -> None:
+    state = AccountRisk("ACC1")
+    on_fill(state, make_fill(side=Side.BUY, quantity=10, price=Decimal("100")))
+    assert deny(state, RiskLimits(max_daily_loss=Decimal(0))) is None

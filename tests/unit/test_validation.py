@@ -337,3 +337,16 @@ def test_property_validate_never_raises_and_returns_a_listed_code(
     )
     result = check(intent, inst)
     assert result is None or result in CHECK_ORDER
+
+
+@pytest.mark.parametrize("bad", ["NaN", "Infinity", "-Infinity"])
+def test_rejects_non_finite_price_without_raising(bad: str) -> None:
+    assert check(make_intent(price=Decimal(bad))) is ReasonCode.PRICE_NOT_POSITIVE
+
+
+@pytest.mark.parametrize("bad", ["NaN", "Infinity"])
+def test_rejects_non_finite_trigger_without_raising(bad: str) -> None:
+    intent = make_intent(
+        order_type=OrderType.STOPLOSS_LIMIT, variety=Variety.STOPLOSS, trigger_price=Decimal(bad)
+    )
+    assert check(intent) is ReasonCode.TRIGGER_NOT_POSITIVE
