@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 from decimal import Decimal
 from itertools import islice
+from pathlib import Path
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
@@ -15,13 +17,15 @@ from connectors.fees import FeeModel
 from connectors.instruments import InstrumentMaster
 from connectors.paper_exchange import PaperBook, PaperConfig, PaperOrder
 from connectors.simulator import ticks
-from schemas.codec import current_schema
 from schemas.records import Exchange, OrderStatus, OrderType, Record, Side
 from tests.factories import FIXED_NOW, FIXED_NS, make_fill, make_intent, make_tick
 
+AVRO_DIR = Path(__file__).resolve().parents[2] / "schemas" / "avro"
+
 
 def round_trip(record: Record) -> Record:
-    schema = parse_schema(current_schema(type(record)))
+    avsc = json.loads((AVRO_DIR / f"{type(record).__name__}.avsc").read_text(encoding="utf-8"))
+    schema = parse_schema(avsc)
     buf = io.BytesIO()
     schemaless_writer(buf, schema, record.to_avro())
     buf.seek(0)
