@@ -6,6 +6,7 @@ This is the composition the Faust agents wire up; it doubles as a reference for 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -116,7 +117,7 @@ class Pipeline:
             if pkey.endswith(key):
                 self.positions[pkey] = mark(pos, tick.last_price)
 
-    def _apply(self, results: list[OrderEvent | Fill]) -> None:
+    def _apply(self, results: Sequence[OrderEvent | Fill]) -> None:
         for r in results:
             state = self.orders[r.intent_id]
             if isinstance(r, Fill):
@@ -172,9 +173,9 @@ def test_scripted_day_ends_with_hand_computed_positions_and_pnl() -> None:
     # 3. buy 150 limit 2455: volume 100 per tick -> 100 then 50, at the ask 2452.00
     assert p.submit(make_intent(intent_id="l1", quantity=150, price=D("2455.00"))) is None
     tick(2, "2452.00", "2451.95", "2452.00")
-    assert p.outcomes["l1"] is OrderStatus.PARTIALLY_FILLED
+    assert p.orders["l1"].filled_quantity == 100
     tick(3, "2452.00", "2451.95", "2452.00")
-    assert p.outcomes["l1"] is OrderStatus.FILLED
+    assert p.orders["l1"].status is OrderStatus.FILLED
     # 4. sell 60 limit 2460 fills when the bid reaches it
     sell = make_intent(intent_id="s1", side=Side.SELL, quantity=60, price=D("2460.00"))
     assert p.submit(sell) is None
