@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from schemas.records import Exchange, OrderEvent, OrderIntent, OrderStatus, OrderType, Side
+from schemas.records import OrderEvent, OrderIntent, OrderStatus, OrderType
 from streams.embedded import EmbeddedBroker
 from streams.settings import KafkaSettings
 from streams.topics import ensure_topics
+from tests.factories import make_intent
 from tests.harness import CODEC, TradepipeProcess, collect, env_for, produce, produce_raw
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
 def _intent(n: int, **changes: object) -> OrderIntent:
-    base = OrderIntent(
+    return make_intent(
         intent_id=f"it-{n}",
         account_id=f"ACC{n % 3}",
         client_order_id=f"c-{n}",
-        instrument_token="2885",
-        exchange=Exchange.NSE,
-        side=Side.BUY,
-        quantity=1,
-        order_type=OrderType.LIMIT,
-        price=Decimal("2900.0500"),
         trace_id=f"tr-{n}",
+        **changes,
     )
-    return base.replace(**changes)
 
 
 async def test_worker_validates_rejects_and_dead_letters_poison_without_stopping(

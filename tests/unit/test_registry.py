@@ -4,31 +4,17 @@ from __future__ import annotations
 
 import json
 import shutil
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from schemas.codec import AvroCodec, current_schema
 from schemas.compat import check, is_backward_compatible, lock
-from schemas.records import Exchange, OrderIntent, OrderType, Side
+from schemas.records import OrderIntent
 from schemas.registry import AVRO_DIR, HISTORY_DIR, LOCK_FILE, ConfluentRegistry, FileRegistry
 from streams.errors import SchemaNotFound
+from tests.factories import make_intent
 from tests.fakes.schema_registry import FakeSchemaRegistry
-
-
-def _intent() -> OrderIntent:
-    return OrderIntent(
-        intent_id="i-1",
-        account_id="A1",
-        client_order_id="c-1",
-        instrument_token="2885",
-        exchange=Exchange.NSE,
-        side=Side.BUY,
-        quantity=5,
-        order_type=OrderType.LIMIT,
-        price=Decimal("2900.0500"),
-    )
 
 
 @pytest.fixture
@@ -120,7 +106,7 @@ def test_compatibility_is_checked_against_every_kept_version() -> None:
 
 def test_confluent_registry_registers_and_resolves_ids_through_the_real_client() -> None:
     with FakeSchemaRegistry() as server:
-        intent = _intent()
+        intent = make_intent(intent_id="i-1")
         codec = AvroCodec(ConfluentRegistry(server.url))
         data = codec.encode("orders.intents.v1", intent)
         # a second client (a consumer elsewhere) resolves the id from the registry
@@ -133,4 +119,4 @@ def test_confluent_registry_without_auto_register_refuses_an_unknown_schema() ->
     with FakeSchemaRegistry() as server:
         codec = AvroCodec(ConfluentRegistry(server.url, auto_register=False))
         with pytest.raises(SchemaNotFound, match=r"refused orders\.intents\.v1-value"):
-            codec.encode("orders.intents.v1", _intent())
+            codec.encode("orders.intents.v1", make_intent(intent_id="i-1"))
