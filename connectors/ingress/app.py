@@ -94,7 +94,8 @@ class _Signed:
         self.idem_ttl = ingress.idempotency_ttl_s
         self.retry_after = str(ingress.retry_after_s)
 
-    async def __call__(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
+        """Run the pipeline for one request (the Starlette endpoint)."""
         began = time.perf_counter()
         supplied = request.headers.get("x-trace-id", "")
         trace_id = supplied if _TRACE.match(supplied) else uuid.uuid4().hex
@@ -296,17 +297,17 @@ def create_app(settings: Settings, runtime: IngressRuntime | None = None) -> Sta
         routes=[
             Route(
                 "/v1/orders",
-                _Signed(rt, "orders_submit", "submit", routes.submit_orders),
+                _Signed(rt, "orders_submit", "submit", routes.submit_orders).handle,
                 methods=["POST"],
             ),
             Route(
                 "/v1/orders/{intent_id}",
-                _Signed(rt, "orders_get", "read", routes.get_order),
+                _Signed(rt, "orders_get", "read", routes.get_order).handle,
                 methods=["GET"],
             ),
             Route(
                 "/v1/control/kill-switch",
-                _Signed(rt, "kill_switch", "admin", routes.kill_switch),
+                _Signed(rt, "kill_switch", "admin", routes.kill_switch).handle,
                 methods=["POST"],
             ),
             Route("/healthz", healthz, methods=["GET"]),

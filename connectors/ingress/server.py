@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import uvicorn
+from starlette.applications import Starlette
 
 from connectors.ingress.app import create_app
 from connectors.ingress.runtime import IngressRuntime
@@ -16,7 +17,7 @@ __all__ = ["IngressServer", "serve"]
 
 
 def _config(
-    settings: Settings, app: object, *, host: str | None, port: int | None
+    settings: Settings, app: Starlette, *, host: str | None, port: int | None
 ) -> uvicorn.Config:
     return uvicorn.Config(
         app,
@@ -26,6 +27,7 @@ def _config(
         http="auto",
         lifespan="on",
         access_log=False,
+        proxy_headers=False,  # X-Forwarded-For is ours to judge (trusted_proxies)
         log_config=None,  # structlog owns logging
         server_header=False,
         date_header=False,
