@@ -30,10 +30,10 @@ async def test_accepted_intent_is_on_the_intents_topic_and_decodes(
         settings, INTENTS,
         lambda rs: any(r.key == body["account_id"].encode() for r in rs),
     )
-    mine = [codec.decode(r.value, OrderIntent) for r in records if r.key == body["account_id"].encode()]
+    raw = [r for r in records if r.key == body["account_id"].encode()]
+    mine = [codec.decode(r.value, OrderIntent) for r in raw]
     assert len(mine) == 1
     assert mine[0].intent_id == body["intent_id"]
     assert str(mine[0].price) == "2450.0500"
     assert mine[0].trace_id == result["trace_id"]
-    headers = dict(records[-1].headers) if records else {}
-    assert headers.get("trace_id") in (None, result["trace_id"].encode())
+    assert dict(raw[0].headers)["trace_id"] == result["trace_id"].encode()
