@@ -58,8 +58,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
 
 
+def _price_rules(name: str, types: tuple[str, ...]) -> dict[str, Any]:
+    """JSON Schema if/then/else: ``name`` required for ``types``, refused for the others."""
+    return {
+        "if": {"properties": {"order_type": {"enum": list(types)}}, "required": ["order_type"]},
+        "then": {"required": [name], "properties": {name: {"type": ["number", "string"]}}},
+        "else": {"properties": {name: {"type": "null"}}},
+    }
+
+
 class OrderIntentIn(_Strict):
     """One order intent as a producer submits it; the server adds source, time and trace id."""
+
+    # The cross-field rules of the validator below, stated in the schema too (OpenAPI 3.1).
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        _price_rules("price", (OrderType.LIMIT.value, OrderType.STOPLOSS_LIMIT.value)),
+        _price_rules("trigger_price",
+                     (OrderType.STOPLOSS_LIMIT.value, OrderType.STOPLOSS_MARKET.value)),
+    ]})
 
     intent_id: Ident = Field(description="producer-chosen unique id; retries reuse it")
     account_id: Ident
