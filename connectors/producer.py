@@ -39,8 +39,14 @@ Delivery = tuple[int, int]  # (partition, offset)
 class IntentProducer:
     """Publishes ``OrderIntent`` records on ``orders.intents.v1`` with acks from all replicas."""
 
-    def __init__(self, settings: Settings, *, topic: str = INTENTS,
-                 codec: AvroCodec | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        topic: str = INTENTS,
+        codec: AvroCodec | None = None,
+        **overrides: Any,
+    ) -> None:
         self.topic = topic
         conf = confluent_producer_config(settings, **overrides)
         self._producer = Producer(conf)
@@ -71,8 +77,11 @@ class IntentProducer:
             raise InvalidInput(f"intent does not fit the OrderIntent contract: {exc}") from exc
         try:
             self._producer.produce(
-                self.topic, value=value, key=intent.account_id.encode(),
-                headers=[("trace_id", intent.trace_id.encode())], on_delivery=delivered,
+                self.topic,
+                value=value,
+                key=intent.account_id.encode(),
+                headers=[("trace_id", intent.trace_id.encode())],
+                on_delivery=delivered,
             )
         except BufferError as exc:
             raise BrokerUnavailable("producer queue is full; the broker is not keeping up") from exc
@@ -107,6 +116,10 @@ class IntentProducer:
     def __enter__(self) -> IntentProducer:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()

@@ -29,6 +29,11 @@ keys_app = typer.Typer(help="API keys of the ingress.", no_args_is_help=True)
 T = TypeVar("T")
 
 
+@app.callback()
+def _ingress() -> None:
+    """The signed HTTP ingress (``serve``)."""
+
+
 def _settings() -> Settings:
     return get_settings()
 
@@ -75,6 +80,10 @@ async def _audit(settings: Settings, action: str, key_id: str, **details: str) -
     await publisher.stop()
 
 
+async def _noop(_: ApiKeyStore) -> None:
+    return None
+
+
 def _split(values: list[str] | None) -> list[str]:
     return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
 
@@ -92,6 +101,8 @@ def serve_command(
         configure_logging(
             level=settings.log.level, json_output=settings.log_json, file=settings.log.file
         )
+        # Fail fast with one line (master key, Postgres, tables) before uvicorn starts.
+        asyncio.run(_with_store(settings, _noop))
         serve(settings, host=host, port=port)
     except TradepipeError as exc:
         raise _fail(str(exc)) from None

@@ -71,11 +71,17 @@ class OrderIntentIn(_Strict):
     """One order intent as a producer submits it; the server adds source, time and trace id."""
 
     # The cross-field rules of the validator below, stated in the schema too (OpenAPI 3.1).
-    model_config = ConfigDict(json_schema_extra={"allOf": [
-        _price_rules("price", (OrderType.LIMIT.value, OrderType.STOPLOSS_LIMIT.value)),
-        _price_rules("trigger_price",
-                     (OrderType.STOPLOSS_LIMIT.value, OrderType.STOPLOSS_MARKET.value)),
-    ]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                _price_rules("price", (OrderType.LIMIT.value, OrderType.STOPLOSS_LIMIT.value)),
+                _price_rules(
+                    "trigger_price",
+                    (OrderType.STOPLOSS_LIMIT.value, OrderType.STOPLOSS_MARKET.value),
+                ),
+            ]
+        }
+    )
 
     intent_id: Ident = Field(description="producer-chosen unique id; retries reuse it")
     account_id: Ident

@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 
 from connectors.ingress.app import create_app
 from connectors.ingress.runtime import IngressRuntime
+from streams.errors import ConfigError
 from streams.settings import Settings
 
 __all__ = ["IngressServer", "serve"]
@@ -38,7 +39,10 @@ def _config(
 
 def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
     """Serve until interrupted (the ``tradepipe ingress serve`` command)."""
-    uvicorn.Server(_config(settings, create_app(settings), host=host, port=port)).run()
+    server = uvicorn.Server(_config(settings, create_app(settings), host=host, port=port))
+    server.run()
+    if not server.started:
+        raise ConfigError("the ingress did not start (see the log above)")
 
 
 class IngressServer:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -11,9 +10,9 @@ import pytest
 from connectors.ingress.client import AsyncIngressClient
 from connectors.ingress.server import IngressServer
 from connectors.ingress.store import IssuedSecret
+from ingress.factories import FERNET_KEY
 from streams.settings import IngressSettings, Settings
 from streams.topics import ensure_topics
-from ingress.factories import FERNET_KEY
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.redis]
 

@@ -22,14 +22,20 @@ def _signed(key: IssuedSecret, body: bytes, **kw: Any) -> dict[str, str]:
     return signed_headers(key.key_id, key.secret, method="POST", path="/v1/orders", body=body, **kw)
 
 
-async def _post(server: IngressServer, body: bytes, headers: dict[str, str],
-                path: str = "/v1/orders", method: str = "POST") -> httpx.Response:
+async def _post(
+    server: IngressServer,
+    body: bytes,
+    headers: dict[str, str],
+    path: str = "/v1/orders",
+    method: str = "POST",
+) -> httpx.Response:
     async with httpx.AsyncClient(base_url=server.url) as http:
         return await http.request(method, path, content=body, headers=headers)
 
 
-async def test_untampered_request_is_accepted(ingress: IngressServer, key: IssuedSecret,
-                                              unique: str) -> None:
+async def test_untampered_request_is_accepted(
+    ingress: IngressServer, key: IssuedSecret, unique: str
+) -> None:
     body = orjson.dumps(intent_body(unique))
 
     response = await _post(ingress, body, _signed(key, body))
@@ -37,8 +43,9 @@ async def test_untampered_request_is_accepted(ingress: IngressServer, key: Issue
     assert response.status_code == 202, response.text
 
 
-@pytest.mark.parametrize("part", ["method", "path", "query", "timestamp", "nonce", "body",
-                                  "key_id", "signature"])
+@pytest.mark.parametrize(
+    "part", ["method", "path", "query", "timestamp", "nonce", "body", "key_id", "signature"]
+)
 async def test_tampering_with_any_signed_part_is_refused_with_401(
     ingress: IngressServer, key: IssuedSecret, unique: str, part: str
 ) -> None:
@@ -70,16 +77,18 @@ async def test_tampering_with_any_signed_part_is_refused_with_401(
     assert response.json()["error"]["code"] == "invalid_signature"
 
 
-async def test_missing_signature_headers_are_refused_with_401(ingress: IngressServer,
-                                                              unique: str) -> None:
+async def test_missing_signature_headers_are_refused_with_401(
+    ingress: IngressServer, unique: str
+) -> None:
     response = await _post(ingress, orjson.dumps(intent_body(unique)), {})
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "missing_signature"
 
 
-async def test_replayed_request_is_refused_with_401(ingress: IngressServer, key: IssuedSecret,
-                                                    unique: str) -> None:
+async def test_replayed_request_is_refused_with_401(
+    ingress: IngressServer, key: IssuedSecret, unique: str
+) -> None:
     body = orjson.dumps(intent_body(unique))
     headers = _signed(key, body)
 

@@ -38,14 +38,18 @@ async def test_kill_switch_publishes_a_control_command_and_an_audit_event(
 
     result = await client.kill_switch(account, "HALTED", reason="test halt")
 
-    commands = await read_topic(settings, CONTROL, lambda rs: any(r.key == account.encode() for r in rs))
+    commands = await read_topic(
+        settings, CONTROL, lambda rs: any(r.key == account.encode() for r in rs)
+    )
     mine = [CODEC.decode(r.value, ControlCommand) for r in commands if r.key == account.encode()]
     assert len(mine) == 1
     assert mine[0].command is CommandKind.SET_TRADING_STATE
     assert mine[0].trading_state is TradingState.HALTED
     assert mine[0].actor == key.key_id
     assert mine[0].command_id == result["command_id"]
-    audits = await read_topic(settings, AUDIT, lambda rs: bool(_audits(rs, subject=result["command_id"])))
+    audits = await read_topic(
+        settings, AUDIT, lambda rs: bool(_audits(rs, subject=result["command_id"]))
+    )
     assert _audits(audits, subject=result["command_id"])[0].action == "kill_switch"
 
 
@@ -75,8 +79,11 @@ async def test_auth_failure_and_rate_limit_hit_are_audited(
 
     assert limited.value.status == 429
     records = await read_topic(
-        settings, AUDIT,
-        lambda rs: {"auth_failed", "rate_limited"} <= {e.action for e in _audits(rs, subject=key.key_id)},
+        settings,
+        AUDIT,
+        lambda rs: (
+            {"auth_failed", "rate_limited"} <= {e.action for e in _audits(rs, subject=key.key_id)}
+        ),
     )
     actions = {e.action: e for e in _audits(records, subject=key.key_id)}
     assert actions["auth_failed"].details["reason"] == "bad_signature"
@@ -101,14 +108,33 @@ async def _sink_tables(settings: Settings, intent_id: str, account: str) -> None
         await conn.execute(
             f'INSERT INTO "{schema}".orders_current VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,'
             " $10, $11, $12, $13)",
-            intent_id, account, "co-1", "2885", "BUY", "PARTIALLY_FILLED", 10, 4, 6,
-            2450.05, 2450.0, "B-1", now,
+            intent_id,
+            account,
+            "co-1",
+            "2885",
+            "BUY",
+            "PARTIALLY_FILLED",
+            10,
+            4,
+            6,
+            2450.05,
+            2450.0,
+            "B-1",
+            now,
         )
-        for seq, status, filled in ((1, "RECEIVED", 0), (2, "VALIDATED", 0),
-                                    (3, "PARTIALLY_FILLED", 4)):
+        for seq, status, filled in (
+            (1, "RECEIVED", 0),
+            (2, "VALIDATED", 0),
+            (3, "PARTIALLY_FILLED", 4),
+        ):
             await conn.execute(
                 f'INSERT INTO "{schema}".order_events VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6)',
-                f"ev-{seq}", intent_id, seq, status, filled, now,
+                f"ev-{seq}",
+                intent_id,
+                seq,
+                status,
+                filled,
+                now,
             )
     finally:
         await conn.close()

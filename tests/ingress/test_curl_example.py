@@ -20,19 +20,30 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "ingress.md"
 
 def _snippet() -> str:
     text = DOC.read_text()
-    match = re.search(r"<!-- curl-example:start -->\s*```bash\n(.*?)```\s*<!-- curl-example:end -->",
-                      text, re.S)
+    match = re.search(
+        r"<!-- curl-example:start -->\s*```bash\n(.*?)```\s*<!-- curl-example:end -->", text, re.S
+    )
     assert match, "docs/ingress.md lost its curl example"
     return match.group(1)
 
 
-@pytest.mark.skipif(not (shutil.which("curl") and shutil.which("openssl")), reason="no curl/openssl")
-async def test_documented_curl_snippet_gets_a_202(ingress: IngressServer, key: IssuedSecret) -> None:
+@pytest.mark.skipif(
+    not (shutil.which("curl") and shutil.which("openssl")), reason="no curl/openssl"
+)
+async def test_documented_curl_snippet_gets_a_202(
+    ingress: IngressServer, key: IssuedSecret
+) -> None:
     env = {**os.environ, "INGRESS_URL": ingress.url, "KEY_ID": key.key_id, "SECRET": key.secret}
 
     proc = await asyncio.create_subprocess_exec(
-        "bash", "-euo", "pipefail", "-c", _snippet(), env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        "bash",
+        "-euo",
+        "pipefail",
+        "-c",
+        _snippet(),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 30)
 

@@ -29,7 +29,9 @@ async def _raw(server: IngressServer, key: IssuedSecret, body: bytes) -> httpx.R
         return await http.post("/v1/orders", content=body, headers=headers)
 
 
-async def test_malformed_json_is_a_400_with_details(ingress: IngressServer, key: IssuedSecret) -> None:
+async def test_malformed_json_is_a_400_with_details(
+    ingress: IngressServer, key: IssuedSecret
+) -> None:
     response = await _raw(ingress, key, b'{"intent_id": ')
 
     assert response.status_code == 400
@@ -52,8 +54,12 @@ async def test_malformed_json_is_a_400_with_details(ingress: IngressServer, key:
     ],
 )
 async def test_invalid_field_is_a_422_naming_the_field(
-    ingress: IngressServer, key: IssuedSecret, unique: str, change: dict[str, Any],
-    loc: list[str], kind: str,
+    ingress: IngressServer,
+    key: IssuedSecret,
+    unique: str,
+    change: dict[str, Any],
+    loc: list[str],
+    kind: str,
 ) -> None:
     response = await _raw(ingress, key, orjson.dumps(intent_body(unique, **change)))
 
@@ -63,8 +69,9 @@ async def test_invalid_field_is_a_422_naming_the_field(
     assert any(d["loc"] == loc and d["type"] == kind for d in error["details"]), error["details"]
 
 
-async def test_limit_order_without_price_is_a_422(ingress: IngressServer, key: IssuedSecret,
-                                                  unique: str) -> None:
+async def test_limit_order_without_price_is_a_422(
+    ingress: IngressServer, key: IssuedSecret, unique: str
+) -> None:
     body = intent_body(unique)
     del body["price"]
 
@@ -82,7 +89,9 @@ async def test_batch_is_accepted_as_a_whole(client: AsyncIngressClient, unique: 
     assert [a["intent_id"] for a in result["accepted"]] == [b["intent_id"] for b in batch]
 
 
-async def test_batch_with_one_bad_intent_writes_nothing(client: AsyncIngressClient, unique: str) -> None:
+async def test_batch_with_one_bad_intent_writes_nothing(
+    client: AsyncIngressClient, unique: str
+) -> None:
     batch = [intent_body(unique), intent_body(unique, quantity=-1)]
 
     with pytest.raises(IngressError) as refused:
@@ -95,8 +104,9 @@ async def test_batch_with_one_bad_intent_writes_nothing(client: AsyncIngressClie
 async def test_redis_down_refuses_with_503(
     settings: Settings, start_ingress: Callable[..., Any], unique: str
 ) -> None:
-    down = ingress_settings(settings).model_copy(update={
-        "redis": RedisSettings(url=f"redis://127.0.0.1:{free_port()}/0", key_prefix="x:")})  # type: ignore[arg-type]
+    down = ingress_settings(settings).model_copy(
+        update={"redis": RedisSettings(url=f"redis://127.0.0.1:{free_port()}/0", key_prefix="x:")}
+    )  # type: ignore[arg-type]
     server = await start_ingress(down)
     key = await server.runtime.store.create("k", scopes=["submit"])
 
@@ -110,8 +120,9 @@ async def test_redis_down_refuses_with_503(
 async def test_broker_down_refuses_with_503_and_retry_after_and_writes_nothing(
     settings: Settings, start_ingress: Callable[..., Any], unique: str
 ) -> None:
-    down = ingress_settings(settings, produce_timeout_s=1.0).model_copy(update={
-        "kafka": KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}")})
+    down = ingress_settings(settings, produce_timeout_s=1.0).model_copy(
+        update={"kafka": KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}")}
+    )
     server = await start_ingress(down, wait_kafka=False)
     key = await server.runtime.store.create("k", scopes=["submit"])
     intent = intent_body(unique)
@@ -124,7 +135,7 @@ async def test_broker_down_refuses_with_503_and_retry_after_and_writes_nothing(
     assert int(response.headers["retry-after"]) >= 1
     assert ready.status_code == 503
     assert ready.json()["checks"]["kafka"]["ok"] is False
-    records = await read_topic(settings, INTENTS, lambda rs: False, timeout=2)
+    records = await read_topic(settings, INTENTS, lambda rs: False, within_s=2)
     assert not [r for r in records if r.key == intent["account_id"].encode()]
 
 

@@ -24,8 +24,9 @@ from streams.topics import INTENTS
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.redis]
 
 
-async def _post(http: httpx.AsyncClient, key: IssuedSecret, body: bytes,
-                headers: dict[str, str] | None = None) -> httpx.Response:
+async def _post(
+    http: httpx.AsyncClient, key: IssuedSecret, body: bytes, headers: dict[str, str] | None = None
+) -> httpx.Response:
     signed = signed_headers(key.key_id, key.secret, method="POST", path="/v1/orders", body=body)
     return await http.post("/v1/orders", content=body, headers={**signed, **(headers or {})})
 
@@ -37,7 +38,9 @@ async def test_concurrent_burst_accepts_exactly_the_key_limit_and_refuses_the_re
     key = await issue(("submit",), rate_per_s=0.01, burst=limit)  # no refill during the test
     bodies = [orjson.dumps(intent_body(unique)) for _ in range(40)]
 
-    async with httpx.AsyncClient(base_url=ingress.url, limits=httpx.Limits(max_connections=20)) as http:
+    async with httpx.AsyncClient(
+        base_url=ingress.url, limits=httpx.Limits(max_connections=20)
+    ) as http:
         responses = await asyncio.gather(*(_post(http, key, b) for b in bodies))
 
     codes = [r.status_code for r in responses]
@@ -53,19 +56,24 @@ async def test_account_limit_applies_across_keys(
 ) -> None:
     from ingress.conftest import ingress_settings
 
-    server = await start_ingress(ingress_settings(settings, account_rate_per_s=0.01, account_burst=3))
+    server = await start_ingress(
+        ingress_settings(settings, account_rate_per_s=0.01, account_burst=3)
+    )
     store = server.runtime.store
     keys = [await store.create("k", scopes=["submit"]) for _ in range(2)]
 
     async with httpx.AsyncClient(base_url=server.url) as http:
-        codes = [(await _post(http, keys[i % 2], orjson.dumps(intent_body(unique)))).status_code
-                 for i in range(6)]
+        codes = [
+            (await _post(http, keys[i % 2], orjson.dumps(intent_body(unique)))).status_code
+            for i in range(6)
+        ]
 
     assert codes == [202, 202, 202, 429, 429, 429]
 
 
-async def test_body_over_the_size_limit_is_refused_with_413(ingress: IngressServer,
-                                                            key: IssuedSecret) -> None:
+async def test_body_over_the_size_limit_is_refused_with_413(
+    ingress: IngressServer, key: IssuedSecret
+) -> None:
     body = b'{"pad":"' + b"x" * (ingress.runtime.settings.ingress.max_body_bytes + 1) + b'"}'
 
     async with httpx.AsyncClient(base_url=ingress.url) as http:
@@ -88,10 +96,14 @@ async def test_same_idempotency_key_and_body_replays_the_first_response_and_writ
     assert first.status_code == second.status_code == 202
     assert second.content == first.content
     assert second.headers.get("idempotent-replayed") == "true"
-    records = await read_topic(settings, INTENTS, lambda rs: False, timeout=3)
+    records = await read_topic(settings, INTENTS, lambda rs: False, within_s=3)
     codec = AvroCodec(FileRegistry())
-    mine = [r for r in records if r.key == intent["account_id"].encode()
-            and codec.decode(r.value, OrderIntent).intent_id == intent["intent_id"]]
+    mine = [
+        r
+        for r in records
+        if r.key == intent["account_id"].encode()
+        and codec.decode(r.value, OrderIntent).intent_id == intent["intent_id"]
+    ]
     assert len(mine) == 1
 
 
@@ -99,16 +111,21 @@ async def test_same_idempotency_key_with_another_body_is_refused_with_409(
     ingress: IngressServer, key: IssuedSecret, unique: str
 ) -> None:
     async with httpx.AsyncClient(base_url=ingress.url) as http:
-        first = await _post(http, key, orjson.dumps(intent_body(unique)), {"Idempotency-Key": unique})
-        other = await _post(http, key, orjson.dumps(intent_body(unique)), {"Idempotency-Key": unique})
+        first = await _post(
+            http, key, orjson.dumps(intent_body(unique)), {"Idempotency-Key": unique}
+        )
+        other = await _post(
+            http, key, orjson.dumps(intent_body(unique)), {"Idempotency-Key": unique}
+        )
 
     assert first.status_code == 202
     assert other.status_code == 409
     assert other.json()["error"]["code"] == "idempotency_key_reused"
 
 
-async def test_idempotent_validation_error_is_replayed_too(ingress: IngressServer,
-                                                          key: IssuedSecret, unique: str) -> None:
+async def test_idempotent_validation_error_is_replayed_too(
+    ingress: IngressServer, key: IssuedSecret, unique: str
+) -> None:
     body = orjson.dumps(intent_body(unique, quantity=0))
 
     async with httpx.AsyncClient(base_url=ingress.url) as http:

@@ -52,8 +52,9 @@ def test_allowlist_matches_ipv4_and_ipv6_networks() -> None:
     assert allowed(None, ())
 
 
-async def _post_from(server: IngressServer, key: IssuedSecret, peer: str, unique: str,
-                     xff: str | None = None) -> httpx.Response:
+async def _post_from(
+    server: IngressServer, key: IssuedSecret, peer: str, unique: str, xff: str | None = None
+) -> httpx.Response:
     body = orjson.dumps(intent_body(unique))
     headers = signed_headers(key.key_id, key.secret, method="POST", path="/v1/orders", body=body)
     if xff:
@@ -71,7 +72,8 @@ async def test_allowlisted_key_is_refused_outside_its_networks(
 ) -> None:
     server = await start_ingress(ingress_settings(settings, trusted_proxies=("10.0.0.0/8",)))
     key = await server.runtime.store.create(
-        "acl", scopes=["submit"], cidrs=["192.0.2.0/24", "2001:db8:1::/48"])
+        "acl", scopes=["submit"], cidrs=["192.0.2.0/24", "2001:db8:1::/48"]
+    )
 
     inside_v4 = await _post_from(server, key, "192.0.2.10", unique)
     inside_v6 = await _post_from(server, key, "2001:db8:1::10", unique)
@@ -105,8 +107,9 @@ async def test_ipv6_loopback_client_is_allowed_by_an_ipv6_allowlist(
         url = server.url
         for key in (v6, v4):
             body = orjson.dumps(intent_body(unique))
-            headers = signed_headers(key.key_id, key.secret, method="POST", path="/v1/orders",
-                                     body=body)
+            headers = signed_headers(
+                key.key_id, key.secret, method="POST", path="/v1/orders", body=body
+            )
             async with httpx.AsyncClient(base_url=server.url) as http:
                 response = await http.post("/v1/orders", content=body, headers=headers)
             codes.append(response.status_code)

@@ -46,14 +46,22 @@ class SigningAuth(requests.auth.AuthBase):
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode()
-        request.headers.update(signed_headers(
-            self.key_id, self.secret, method=request.method or "GET", path=url.path,
-            query=url.query, body=body,
-        ))
+        request.headers.update(
+            signed_headers(
+                self.key_id,
+                self.secret,
+                method=request.method or "GET",
+                path=url.path,
+                query=url.query,
+                body=body,
+            )
+        )
         return request
 
 
-def _fuzz(base_url: str, key_id: str, secret: str, spec: dict[str, Any]) -> Counter[tuple[str, int]]:
+def _fuzz(
+    base_url: str, key_id: str, secret: str, spec: dict[str, Any]
+) -> Counter[tuple[str, int]]:
     schema = schemathesis.openapi.from_dict(spec)
     session = requests.Session()
     session.auth = SigningAuth(key_id, secret)
@@ -66,11 +74,15 @@ def _fuzz(base_url: str, key_id: str, secret: str, spec: dict[str, Any]) -> Coun
         )
 
         @given(case=strategy)
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def run(case: schemathesis.Case) -> None:
             response = case.call(base_url=base_url, session=session, timeout=10)
-            seen[(operation.label, response.status_code)] += 1
+            seen[(case.operation.label, response.status_code)] += 1
             case.validate_response(response, checks=CHECKS)
 
         run()
@@ -82,7 +94,8 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
 ) -> None:
     assert ingress.runtime.store is not None
     key = await ingress.runtime.store.create(
-        "fuzz", scopes=["submit", "read", "admin"], rate_per_s=10_000, burst=10_000)
+        "fuzz", scopes=["submit", "read", "admin"], rate_per_s=10_000, burst=10_000
+    )
     import httpx
 
     async with httpx.AsyncClient(base_url=ingress.url) as http:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from connectors.ingress.client import AsyncIngressClient
+from ingress.factories import intent_body
+from ingress.support import read_topic
 from schemas.codec import AvroCodec
 from schemas.records import OrderIntent
 from schemas.registry import FileRegistry
 from streams.settings import Settings
 from streams.topics import INTENTS
-from ingress.factories import intent_body
-from ingress.support import read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.redis]
 
@@ -27,7 +27,8 @@ async def test_accepted_intent_is_on_the_intents_topic_and_decodes(
     assert [a["intent_id"] for a in result["accepted"]] == [body["intent_id"]]
     codec = AvroCodec(FileRegistry())
     records = await read_topic(
-        settings, INTENTS,
+        settings,
+        INTENTS,
         lambda rs: any(r.key == body["account_id"].encode() for r in rs),
     )
     raw = [r for r in records if r.key == body["account_id"].encode()]
