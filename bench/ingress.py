@@ -1,0 +1,256 @@
+"""Ingress benchmark: signed orders over loopback, from a separate load process.
+
+    .venv/bin/python bench/ingress.py [--closed-seconds 10] [--rate 1000] [--open-seconds 20]
+
+Starts the embedded broker, creates the topics, a Postgres schema and an API key, runs the
+ingress in a subprocess (``tradepipe ingress serve`` code path, uvloop + httptools) and the
+load generator in another subprocess (aiohttp, keep-alive, every request freshly signed with
+its own nonce). Prints:
+
+* baseline: closed-loop GET /healthz (the HTTP stack alone, same run, same machine);
+* closed loop: sustained signed ``POST /v1/orders`` per second at max throughput;
+* open loop: p50/p95/p99 at a fixed offered rate, latency measured from each request's
+  *scheduled* send time (no coordinated omission);
+* where the time goes: the ingress's per-phase timers (``tradepipe_ingress_phase_seconds``).
+
+The broker keeps batching on (``linger_ms`` from settings): nothing restarts here (§7.3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+FERNET_KEY = "Q2hhbmdlTWVDaGFuZ2VNZUNoYW5nZU1lQ2hhbmdlTWU="  # throwaway, bench only
+
+
+# --- load generator (runs in its own process) -------------------------------------------
+def _body(n: int, run: str) -> bytes:
+    import orjson
+
+    return orjson.dumps({
+        "intent_id": f"b-{run}-{n}", "account_id": f"acct-{n % 64}", "client_order_id": f"c{n}",
+        "instrument_token": "2885", "exchange": "NSE", "side": "BUY" if n % 2 else "SELL",
+        "quantity": 1 + n % 50, "order_type": "LIMIT", "price": "2450.05",
+    })
+
+
+async def _load(args: argparse.Namespace) -> dict[str, Any]:
+    import aiohttp
+
+    from connectors.ingress.client import signed_headers
+
+    url = args.url
+    run = uuid.uuid4().hex[:8]
+    counter = iter(range(10**9))
+
+    def request() -> tuple[bytes, dict[str, str]]:
+        body = _body(next(counter), run)
+        headers = signed_headers(args.key_id, args.secret, method="POST", path="/v1/orders",
+                                 body=body, nonce=secrets.token_hex(12))
+        headers["Content-Type"] = "application/json"
+        return body, headers
+
+    connector = aiohttp.TCPConnector(limit=args.concurrency, force_close=False)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def closed(path: str, seconds: float, signed: bool) -> dict[str, Any]:
+            done = errors = 0
+            stop = time.perf_counter() + seconds
+
+            async def worker() -> None:
+                nonlocal done, errors
+                while time.perf_counter() < stop:
+                    if signed:
+                        body, headers = request()
+                        async with http.post(url + path, data=body, headers=headers) as r:
+                            await r.read()
+                            ok = r.status == 202
+                    else:
+                        async with http.get(url + path) as r:
+                            await r.read()
+                            ok = r.status == 200
+                    done += ok
+                    errors += not ok
+
+            began = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+            elapsed = time.perf_counter() - began
+            return {"rps": done / elapsed, "ok": done, "errors": errors, "seconds": elapsed}
+
+        async def open_loop(rate: float, seconds: float) -> dict[str, Any]:
+            total = int(rate * seconds)
+            prepared = [request() for _ in range(total)]  # signing is not on the clock
+            latencies: list[float] = []
+            codes: dict[int, int] = {}
+
+            async def one(at: float, body: bytes, headers: dict[str, str]) -> None:
+                async with http.post(url + "/v1/orders", data=body, headers=headers) as r:
+                    await r.read()
+                    codes[r.status] = codes.get(r.status, 0) + 1
+                latencies.append(time.perf_counter() - at)
+
+            tasks = []
+            start = time.perf_counter() + 0.1
+            for i, (body, headers) in enumerate(prepared):
+                at = start + i / rate
+                delay = at - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(one(at, body, headers)))
+            await asyncio.gather(*tasks)
+            latencies.sort()
+
+            def pct(p: float) -> float:
+                return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
+
+            achieved = len(latencies) / (time.perf_counter() - start)
+            return {"offered": rate, "achieved": achieved, "codes": codes, "p50_ms": pct(0.50),
+                    "p95_ms": pct(0.95), "p99_ms": pct(0.99), "max_ms": latencies[-1] * 1000}
+
+        await closed("/v1/orders", 2, True)  # warm-up: connections, caches, producer batches
+        baseline = await closed("/healthz", args.baseline_seconds, False)
+        sustained = await closed("/v1/orders", args.closed_seconds, True)
+        await asyncio.sleep(1)
+        fixed = await open_loop(args.rate, args.open_seconds)
+    return {"baseline_healthz": baseline, "closed_loop": sustained, "open_loop": fixed}
+
+
+# --- orchestration -------------------------------------------------------------------------
+def _phases(metrics_text: str) -> dict[str, dict[str, float]]:
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for line in metrics_text.splitlines():
+        for kind, into in (("_sum", sums), ("_count", counts)):
+            prefix = f"tradepipe_ingress_phase_seconds{kind}{{"
+            if line.startswith(prefix):
+                phase = line.split('phase="', 1)[1].split('"', 1)[0]
+                into[phase] = float(line.rsplit(" ", 1)[1])
+    return {p: {"mean_ms": sums[p] / counts[p] * 1000, "count": counts[p]}
+            for p in sums if counts.get(p)}
+
+
+async def _setup(bootstrap: str, schema: str) -> tuple[str, str]:
+    from connectors.ingress.runtime import open_key_store
+    from streams.settings import IngressSettings, KafkaSettings, PostgresSettings, Settings
+    from streams.topics import ensure_topics
+
+    kafka = KafkaSettings(bootstrap_servers=bootstrap)
+    await ensure_topics(kafka)
+    settings = Settings(kafka=kafka, postgres=PostgresSettings(db_schema=schema),
+                        ingress=IngressSettings(secrets_key=FERNET_KEY))  # type: ignore[arg-type]
+    store = await open_key_store(settings)
+    issued = await store.create("bench", scopes=["submit"], rate_per_s=1e6, burst=10**6)
+    await store.pool.close()
+    return issued.key_id, issued.secret
+
+
+def _drop_schema(schema: str) -> None:
+    async def drop() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
+
+    asyncio.run(drop())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--role", choices=["main", "load"], default="main")
+    parser.add_argument("--url", default="")
+    parser.add_argument("--key-id", default="")
+    parser.add_argument("--secret", default="")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--baseline-seconds", type=float, default=5)
+    parser.add_argument("--closed-seconds", type=float, default=10)
+    parser.add_argument("--open-seconds", type=float, default=20)
+    parser.add_argument("--rate", type=float, default=1000)
+    args = parser.parse_args()
+    if args.role == "load":
+        print(json.dumps(asyncio.run(_load(args))))
+        return
+
+    import httpx
+
+    from streams.embedded import EmbeddedBroker, free_port
+
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    with EmbeddedBroker() as broker:
+        key_id, secret = asyncio.run(_setup(broker.bootstrap_servers, schema))
+        port = free_port()
+        env = {
+            **os.environ,
+            "TRADEPIPE_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            "TRADEPIPE_POSTGRES__DB_SCHEMA": schema,
+            "TRADEPIPE_REDIS__KEY_PREFIX": f"bench:{schema}:",
+            "TRADEPIPE_INGRESS__SECRETS_KEY": FERNET_KEY,
+            "TRADEPIPE_INGRESS__ACCOUNT_RATE_PER_S": "1000000",
+            "TRADEPIPE_INGRESS__ACCOUNT_BURST": "1000000",
+            "TRADEPIPE_LOG__LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+        }
+        server = subprocess.Popen(
+            [sys.executable, "-c", "from connectors.ingress.cli import app; app()", "serve",
+             "--port", str(port)], env=env,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+            else:
+                raise SystemExit("the ingress did not become ready")
+            load = subprocess.run(
+                [sys.executable, __file__, "--role", "load", "--url", url, "--key-id", key_id,
+                 "--secret", secret, "--concurrency", str(args.concurrency),
+                 "--baseline-seconds", str(args.baseline_seconds),
+                 "--closed-seconds", str(args.closed_seconds),
+                 "--open-seconds", str(args.open_seconds), "--rate", str(args.rate)],
+                env=env, capture_output=True, text=True, check=True,
+            )
+            result = json.loads(load.stdout.strip().splitlines()[-1])
+            result["phases"] = _phases(httpx.get(url + "/metrics").text)
+        finally:
+            server.terminate()
+            server.wait(10)
+            _drop_schema(schema)
+    _report(result, args)
+
+
+def _report(r: dict[str, Any], args: argparse.Namespace) -> None:
+    b, c, o = r["baseline_healthz"], r["closed_loop"], r["open_loop"]
+    print(f"ingress benchmark — loopback, {os.cpu_count()} cores, concurrency {args.concurrency}")
+    print(f"  baseline GET /healthz (HTTP stack only): {b['rps']:8.0f} req/s")
+    print(f"  closed loop signed POST /v1/orders:      {c['rps']:8.0f} orders/s "
+          f"({c['ok']} accepted, {c['errors']} errors, {c['seconds']:.1f} s)"
+          f"  = {c['rps'] / b['rps']:.0%} of baseline")
+    print(f"  open loop at {o['offered']:.0f}/s for {args.open_seconds:.0f} s: achieved "
+          f"{o['achieved']:.0f}/s, codes {o['codes']}")
+    print(f"    latency p50 {o['p50_ms']:.2f} ms  p95 {o['p95_ms']:.2f} ms  "
+          f"p99 {o['p99_ms']:.2f} ms  max {o['max_ms']:.2f} ms")
+    print("  where the time goes (server-side mean per request, all phases of the run):")
+    for phase, v in sorted(r["phases"].items(), key=lambda kv: -kv[1]["mean_ms"]):
+        print(f"    {phase:<10} {v['mean_ms']:7.3f} ms  (n={v['count']:.0f})")
+
+
+if __name__ == "__main__":
+    main()
