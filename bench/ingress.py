@@ -95,12 +95,15 @@ async def _load(args: argparse.Namespace) -> dict[str, Any]:
             prepared = [request() for _ in range(total)]  # signing is not on the clock
             latencies: list[float] = []
             codes: dict[int, int] = {}
+            worst: dict[int, float] = {}
 
             async def one(at: float, body: bytes, headers: dict[str, str]) -> None:
                 async with http.post(url + "/v1/orders", data=body, headers=headers) as r:
                     await r.read()
                     codes[r.status] = codes.get(r.status, 0) + 1
                 latencies.append(time.perf_counter() - at)
+                second = int(at - start)
+                worst[second] = max(worst.get(second, 0.0), (time.perf_counter() - at) * 1000)
 
             tasks = []
             start = time.perf_counter() + 0.1
@@ -118,28 +121,47 @@ async def _load(args: argparse.Namespace) -> dict[str, Any]:
 
             achieved = len(latencies) / (time.perf_counter() - start)
             return {"offered": rate, "achieved": achieved, "codes": codes, "p50_ms": pct(0.50),
-                    "p95_ms": pct(0.95), "p99_ms": pct(0.99), "max_ms": latencies[-1] * 1000}
+                    "p95_ms": pct(0.95), "p99_ms": pct(0.99), "max_ms": latencies[-1] * 1000,
+                    "worst_ms_per_second": [round(worst[k], 1) for k in sorted(worst)]}
+
+        async def scrape() -> dict[str, tuple[float, float]]:
+            async with http.get(url + "/metrics") as r:
+                return _phase_totals(await r.text())
 
         await closed("/v1/orders", 2, True)  # warm-up: connections, caches, producer batches
         baseline = await closed("/healthz", args.baseline_seconds, False)
+        before = await scrape()
         sustained = await closed("/v1/orders", args.closed_seconds, True)
+        middle = await scrape()
         await asyncio.sleep(1)
         fixed = await open_loop(args.rate, args.open_seconds)
-    return {"baseline_healthz": baseline, "closed_loop": sustained, "open_loop": fixed}
+        after = await scrape()
+    return {"baseline_healthz": baseline, "closed_loop": sustained, "open_loop": fixed,
+            "phases_closed": _delta(before, middle), "phases_open": _delta(middle, after)}
 
 
 # --- orchestration -------------------------------------------------------------------------
-def _phases(metrics_text: str) -> dict[str, dict[str, float]]:
-    sums: dict[str, float] = {}
-    counts: dict[str, float] = {}
+def _phase_totals(metrics_text: str) -> dict[str, tuple[float, float]]:
+    """(sum seconds, count) per phase of ``tradepipe_ingress_phase_seconds``."""
+    totals: dict[str, list[float]] = {}
     for line in metrics_text.splitlines():
-        for kind, into in (("_sum", sums), ("_count", counts)):
-            prefix = f"tradepipe_ingress_phase_seconds{kind}{{"
-            if line.startswith(prefix):
+        for i, kind in enumerate(("_sum{", "_count{")):
+            if line.startswith("tradepipe_ingress_phase_seconds" + kind):
                 phase = line.split('phase="', 1)[1].split('"', 1)[0]
-                into[phase] = float(line.rsplit(" ", 1)[1])
-    return {p: {"mean_ms": sums[p] / counts[p] * 1000, "count": counts[p]}
-            for p in sums if counts.get(p)}
+                totals.setdefault(phase, [0.0, 0.0])[i] = float(line.rsplit(" ", 1)[1])
+    return {p: (v[0], v[1]) for p, v in totals.items()}
+
+
+def _delta(
+    a: dict[str, tuple[float, float]], b: dict[str, tuple[float, float]]
+) -> dict[str, float]:
+    """Mean milliseconds per request and phase between two scrapes."""
+    out: dict[str, float] = {}
+    for phase, (total, count) in b.items():
+        total0, count0 = a.get(phase, (0.0, 0.0))
+        if count > count0:
+            out[phase] = (total - total0) / (count - count0) * 1000
+    return out
 
 
 async def _setup(bootstrap: str, schema: str) -> tuple[str, str]:
@@ -228,7 +250,6 @@ def main() -> None:
                 env=env, capture_output=True, text=True, check=True,
             )
             result = json.loads(load.stdout.strip().splitlines()[-1])
-            result["phases"] = _phases(httpx.get(url + "/metrics").text)
         finally:
             server.terminate()
             server.wait(10)
@@ -247,9 +268,13 @@ def _report(r: dict[str, Any], args: argparse.Namespace) -> None:
           f"{o['achieved']:.0f}/s, codes {o['codes']}")
     print(f"    latency p50 {o['p50_ms']:.2f} ms  p95 {o['p95_ms']:.2f} ms  "
           f"p99 {o['p99_ms']:.2f} ms  max {o['max_ms']:.2f} ms")
-    print("  where the time goes (server-side mean per request, all phases of the run):")
-    for phase, v in sorted(r["phases"].items(), key=lambda kv: -kv[1]["mean_ms"]):
-        print(f"    {phase:<10} {v['mean_ms']:7.3f} ms  (n={v['count']:.0f})")
+    print(f"    worst latency per second (ms): {o['worst_ms_per_second']}")
+    print("  where the time goes (server-side mean ms per request; work = Kafka ack wait):")
+    for name in ("closed", "open"):
+        phases = r[f"phases_{name}"]
+        text = "  ".join(f"{p} {phases[p]:.3f}" for p in ("auth", "validate", "redis", "work")
+                         if p in phases)
+        print(f"    {name + ' loop:':<13} {text}")
 
 
 if __name__ == "__main__":

@@ -115,12 +115,15 @@ class _Signed:
         except ApiError as err:
             response = _json(err.status, err.body(), err.headers)
         except TradepipeError as err:
-            if not err.retriable:
-                raise
-            log.warning(
-                "ingress_dependency_unavailable", route=self.name, code=err.code, error=str(err)
-            )
-            response = _json(503, error_body(err.code, str(err)), {"Retry-After": self.retry_after})
+            if err.retriable:
+                log.warning(
+                    "ingress_dependency_unavailable", route=self.name, code=err.code, error=str(err)
+                )
+                body = error_body(err.code, str(err))
+                response = _json(503, body, {"Retry-After": self.retry_after})
+            else:  # e.g. a secret that no configured master key decrypts: an operator problem
+                log.error("ingress_internal_error", route=self.name, code=err.code, error=str(err))
+                response = _json(500, error_body("internal_error", "server misconfiguration"))
         except Exception:  # the one top-level guard: an unexpected error is a logged 500
             log.exception("ingress_unexpected_error", route=self.name, trace_id=trace_id)
             response = _json(500, error_body("internal_error", "unexpected error; it was logged"))

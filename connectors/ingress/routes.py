@@ -18,6 +18,7 @@ import orjson
 from pydantic import ValidationError
 from starlette.requests import Request
 
+from connectors.ingress.auth import AuthError
 from connectors.ingress.errors import ApiError, validation_details
 from connectors.ingress.guard import Limit
 from connectors.ingress.models import (
@@ -29,6 +30,7 @@ from connectors.ingress.models import (
     OrdersAccepted,
 )
 from schemas.records import AuditEvent, CommandKind, ControlCommand, utcnow
+from streams import metrics
 from streams.topics import INTENTS
 
 if TYPE_CHECKING:
@@ -119,7 +121,15 @@ def submit_orders(call: Call) -> Prepared:
     per_account = Counter(i.account_id for i in intents)
     for account in per_account:
         if not call.auth.may_use_account(account):
-            raise ApiError(403, "account_not_allowed", f"this key may not submit for {account!r}")
+            metrics.INGRESS_AUTH_FAILURES.labels(reason="account_not_allowed").inc()
+            raise AuthError(
+                403,
+                "account_not_allowed",
+                f"this key may not submit for {account!r}",
+                reason="account_not_allowed",
+                key_id=call.auth.key.key_id,
+                address=call.auth.address,
+            )
     guard = call.runtime.guard
     limits = [
         Limit(
