@@ -152,7 +152,8 @@ INGRESS_AUDIT_DROPPED = Counter(
 )
 INGRESS_PHASE_SECONDS = Histogram(
     "tradepipe_ingress_phase_seconds",
-    "Time spent per phase of an ingress request (auth, redis, validate, kafka).", ["phase"],
+    "Time per phase of an ingress request: auth, validate, redis, work (Kafka ack or read).",
+    ["phase"],
     buckets=_LATENCY_BUCKETS, registry=REGISTRY,
 )
 

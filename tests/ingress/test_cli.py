@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from connectors.ingress.cli import app, keys_app
 from ingress.factories import FERNET_KEY
+from ingress.support import read_topic
+from schemas.codec import AvroCodec
+from schemas.records import AuditEvent
+from schemas.registry import FileRegistry
 from streams.embedded import EmbeddedBroker, free_port
 from streams.settings import get_settings
+from streams.topics import AUDIT
 
-pytestmark = [pytest.mark.postgres]
+pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
+
+
+def _key_audits(records: list[Any], key_id: str) -> list[str]:
+    codec = AvroCodec(FileRegistry())
+    events = [codec.decode(r.value, AuditEvent) for r in records]
+    return [e.action for e in events if e.subject == key_id and e.actor == "cli"]
 
 
 @pytest.fixture
@@ -62,6 +75,11 @@ def test_keys_lifecycle_through_the_cli(cli_env: None) -> None:
     assert "tpsk_" not in listed.output
     assert revoked.exit_code == 0
     assert again.exit_code == 1
+    settings = get_settings()
+    records = asyncio.run(
+        read_topic(settings, AUDIT, lambda rs: len(_key_audits(rs, key_id)) >= 3, within_s=15)
+    )
+    assert sorted(_key_audits(records, key_id)) == ["key_created", "key_revoked", "key_rotated"]
     assert again.output.strip().splitlines() == [f"error: no active {key_id}"]
 
 
