@@ -201,6 +201,7 @@ def main() -> None:
     parser.add_argument("--closed-seconds", type=float, default=10)
     parser.add_argument("--open-seconds", type=float, default=20)
     parser.add_argument("--rate", type=float, default=1000)
+    parser.add_argument("--py-spy", default="", help="record the ingress with py-spy to this file")
     args = parser.parse_args()
     if args.role == "load":
         print(json.dumps(asyncio.run(_load(args))))
@@ -225,10 +226,10 @@ def main() -> None:
             "TRADEPIPE_LOG__LEVEL": "WARNING",
             "PYTHONPATH": str(ROOT),
         }
-        server = subprocess.Popen(
-            [sys.executable, "-c", "from connectors.ingress.cli import app; app()", "serve",
-             "--port", str(port)], env=env,
-        )
+        argv = [sys.executable, "-c", "from connectors.ingress.cli import app; app()", "serve",
+                "--port", str(port)]
+        server = subprocess.Popen(argv, env=env)
+        spy = None
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 30
@@ -241,6 +242,14 @@ def main() -> None:
                 time.sleep(0.2)
             else:
                 raise SystemExit("the ingress did not become ready")
+            if args.py_spy:  # collapsed stacks of the ingress during the whole load
+                seconds = 4 + args.baseline_seconds + args.closed_seconds
+                spy = subprocess.Popen(
+                    [str(Path(sys.executable).with_name("py-spy")), "record", "--pid",
+                     str(server.pid), "--format", "raw", "--nonblocking",
+                     "--duration", str(int(seconds)), "-o", args.py_spy],
+                    stdout=subprocess.DEVNULL,
+                )
             load = subprocess.run(
                 [sys.executable, __file__, "--role", "load", "--url", url, "--key-id", key_id,
                  "--secret", secret, "--concurrency", str(args.concurrency),
@@ -250,6 +259,8 @@ def main() -> None:
                 env=env, capture_output=True, text=True, check=True,
             )
             result = json.loads(load.stdout.strip().splitlines()[-1])
+            if spy is not None:
+                spy.wait(60)
         finally:
             server.terminate()
             server.wait(10)
