@@ -124,9 +124,10 @@ async def _load(args: argparse.Namespace) -> dict[str, Any]:
                     "p95_ms": pct(0.95), "p99_ms": pct(0.99), "max_ms": latencies[-1] * 1000,
                     "worst_ms_per_second": [round(worst[k], 1) for k in sorted(worst)]}
 
-        async def scrape() -> dict[str, tuple[float, float]]:
+        async def scrape() -> tuple[dict[str, tuple[float, float]], dict[float, float]]:
             async with http.get(url + "/metrics") as r:
-                return _phase_totals(await r.text())
+                text = await r.text()
+            return _phase_totals(text), _request_buckets(text)
 
         await closed("/v1/orders", 2, True)  # warm-up: connections, caches, producer batches
         baseline = await closed("/healthz", args.baseline_seconds, False)
@@ -137,10 +138,34 @@ async def _load(args: argparse.Namespace) -> dict[str, Any]:
         fixed = await open_loop(args.rate, args.open_seconds)
         after = await scrape()
     return {"baseline_healthz": baseline, "closed_loop": sustained, "open_loop": fixed,
-            "phases_closed": _delta(before, middle), "phases_open": _delta(middle, after)}
+            "phases_closed": _delta(before[0], middle[0]),
+            "phases_open": _delta(middle[0], after[0]),
+            "server_open": _bucket_quantiles(middle[1], after[1])}
 
 
 # --- orchestration -------------------------------------------------------------------------
+def _request_buckets(metrics_text: str) -> dict[float, float]:
+    """Cumulative bucket counts of the server-side time of ``POST /v1/orders``."""
+    out: dict[float, float] = {}
+    for line in metrics_text.splitlines():
+        if line.startswith("tradepipe_ingress_request_seconds_bucket{") and "orders_submit" in line:
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[float("inf") if le == "+Inf" else float(le)] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def _bucket_quantiles(a: dict[float, float], b: dict[float, float]) -> dict[str, float]:
+    """Upper bounds (ms) of p50/p99/p99.9 from two scrapes of a cumulative histogram."""
+    edges = sorted(b)
+    counts = [b[e] - a.get(e, 0.0) for e in edges]
+    total = counts[-1] if counts else 0.0
+    out: dict[str, float] = {}
+    for name, q in (("p50", 0.5), ("p99", 0.99), ("p999", 0.999)):
+        edge = next((e for e, c in zip(edges, counts, strict=True) if c >= q * total), edges[-1])
+        out[name] = edge * 1000
+    return out
+
+
 def _phase_totals(metrics_text: str) -> dict[str, tuple[float, float]]:
     """(sum seconds, count) per phase of ``tradepipe_ingress_phase_seconds``."""
     totals: dict[str, list[float]] = {}
@@ -280,6 +305,9 @@ def _report(r: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"    latency p50 {o['p50_ms']:.2f} ms  p95 {o['p95_ms']:.2f} ms  "
           f"p99 {o['p99_ms']:.2f} ms  max {o['max_ms']:.2f} ms")
     print(f"    worst latency per second (ms): {o['worst_ms_per_second']}")
+    sv = r["server_open"]
+    print(f"    server-side time in the ingress (histogram upper bounds): p50 <= {sv['p50']:g} ms"
+          f"  p99 <= {sv['p99']:g} ms  p99.9 <= {sv['p999']:g} ms")
     print("  where the time goes (server-side mean ms per request; work = Kafka ack wait):")
     for name in ("closed", "open"):
         phases = r[f"phases_{name}"]
