@@ -145,7 +145,7 @@ class _Signed:
         body = await _read_body(request, self.max_body)
         auth = await runtime.auth.authenticate(
             method=request.method,
-            path=request.url.path,
+            path=request.scope["path"],
             query=request.scope.get("query_string", b"").decode("latin-1"),
             headers=request.headers,
             body=body,
@@ -179,7 +179,7 @@ class _Signed:
             idem_key = runtime.guard.key(
                 "idem", key.key_id, hashlib.sha256(idem.encode()).hexdigest()
             )
-            digest = hashlib.sha256(request.url.path.encode() + b"\n" + body).hexdigest()
+            digest = hashlib.sha256(request.scope["path"].encode() + b"\n" + body).hexdigest()
         admission = await runtime.guard.admit(
             nonce_key=runtime.guard.key("nonce", key.key_id, auth.nonce),
             nonce_ttl_s=self.nonce_ttl,

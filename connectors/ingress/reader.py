@@ -71,7 +71,8 @@ class PostgresOrderReader:
             log.warning("ingress_order_tables_missing", table=self._current)
             return None
         except _PG_DOWN as exc:
-            raise KeyStoreUnavailable(f"Postgres is not reachable: {exc!r}") from exc
+            name = exc.__class__.__name__
+            raise KeyStoreUnavailable(f"Postgres is not reachable: {name}") from exc
         return OrderStateOut(
             intent_id=row["intent_id"],
             account_id=row["account_id"],

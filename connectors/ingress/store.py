@@ -162,7 +162,8 @@ class ApiKeyStore:
             async with self.pool.acquire() as conn:
                 return await fn(conn, *args)
         except _PG_DOWN as exc:
-            raise KeyStoreUnavailable(f"Postgres is not reachable: {exc!r}") from exc
+            name = exc.__class__.__name__
+            raise KeyStoreUnavailable(f"Postgres is not reachable: {name}") from exc
 
     async def migrate(self) -> None:
         """Create the tables if missing."""

@@ -14,8 +14,6 @@ from ingress.factories import FERNET_KEY
 from streams.settings import IngressSettings, Settings
 from streams.topics import ensure_topics
 
-pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.redis]
-
 
 def ingress_settings(base: Settings, **ingress: Any) -> Settings:
     """``base`` with ingress settings for tests (a throwaway Fernet key, no key cache)."""
