@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from conftest import service_missing
 
 from connectors.ingress.client import AsyncIngressClient
 from connectors.ingress.server import IngressServer
@@ -22,7 +23,31 @@ def ingress_settings(base: Settings, **ingress: Any) -> Settings:
 
 
 @pytest.fixture
-async def settings(kafka_settings: Settings, pg_schema: str, redis_client: Any) -> Settings:
+async def redis_prefix(kafka_settings: Settings) -> AsyncIterator[str]:
+    """Redis is reachable (else skip, or fail under CI); this test's keys go afterwards.
+
+    Deletes by prefix with a large SCAN count: the shared ``redis_client`` fixture walks the
+    whole keyspace ten keys at a time, slow when a benchmark left nonces behind.
+    """
+    import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+
+    prefix = kafka_settings.redis.key_prefix
+    client = aioredis.from_url(kafka_settings.redis.url.get_secret_value())
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        await client.aclose()
+        service_missing("Redis", exc)
+    yield prefix
+    keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=5000)]
+    for i in range(0, len(keys), 1000):
+        await client.unlink(*keys[i : i + 1000])
+    await client.aclose()
+
+
+@pytest.fixture
+async def settings(kafka_settings: Settings, pg_schema: str, redis_prefix: str) -> Settings:
     """Settings on the session broker, this test's schema and Redis prefix; topics exist."""
     await ensure_topics(kafka_settings.kafka)
     return ingress_settings(kafka_settings)
