@@ -14,6 +14,7 @@ import click
 import typer
 from pydantic import ValidationError
 
+from connectors.ingress.cli import keys_app, serve_command
 from streams.commands import schemas_cmd
 from streams.commands.send import send
 from streams.commands.tail import tail
@@ -33,6 +34,8 @@ app.command()(up)
 app.command()(send)
 app.command()(tail)
 app.add_typer(schemas_cmd.app, name="schemas")
+app.command("ingress")(serve_command)
+app.add_typer(keys_app, name="keys")
 
 topics_app = typer.Typer(help="Kafka topics of the pipeline.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")

@@ -32,7 +32,9 @@ __all__ = [
     "SINK_ROWS",
     "SINK_RETRIES",
     # ingress
+    "INGRESS_AUDIT_DROPPED",
     "INGRESS_AUTH_FAILURES",
+    "INGRESS_PHASE_SECONDS",
     "INGRESS_RATE_LIMITED",
     "INGRESS_REQUESTS",
     "INGRESS_REQUEST_SECONDS",
@@ -205,6 +207,20 @@ INGRESS_RATE_LIMITED = Counter(
     "tradepipe_ingress_rate_limited_total",
     "Requests refused with 429, by scope (key, account).",
     ["scope"],
+    registry=REGISTRY,
+)
+
+INGRESS_AUDIT_DROPPED = Counter(
+    "tradepipe_ingress_audit_dropped_total",
+    "Audit events the ingress could not hand to Kafka (best effort), by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+INGRESS_PHASE_SECONDS = Histogram(
+    "tradepipe_ingress_phase_seconds",
+    "Time per phase of an ingress request: auth, validate, redis, work (Kafka ack or read).",
+    ["phase"],
+    buckets=_LATENCY_BUCKETS,
     registry=REGISTRY,
 )
 

@@ -127,6 +127,17 @@ class IngressSettings(_Frozen):
     max_batch: int = 500
     trusted_proxies: tuple[str, ...] = ()
     secrets_key: SecretStr | None = None  # Fernet key for secrets at rest
+    # Fernet keys are comma-separated, newest first: the first encrypts, all decrypt.
+    key_cache_ttl_s: float = Field(default=1.0, ge=0, description="API keys cached; revocation lag")
+    key_rate_per_s: float = Field(default=1000.0, gt=0, description="default per-key request rate")
+    key_burst: int = Field(default=2000, ge=1)
+    account_rate_per_s: float = Field(default=200.0, gt=0, description="orders/s per account")
+    account_burst: int = Field(default=500, ge=1)
+    idempotency_ttl_s: int = Field(default=86_400, ge=1)
+    produce_timeout_s: float = Field(default=5.0, gt=0, description="wait for broker acks")
+    redis_timeout_s: float = Field(default=1.0, gt=0)
+    retry_after_s: int = Field(default=2, ge=1, description="Retry-After on 503")
+    audit_timeout_s: float = Field(default=0.05, gt=0, description="max wait to enqueue an audit")
 
 
 class SmartApiSettings(_Frozen):
