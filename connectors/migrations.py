@@ -6,6 +6,7 @@ schema makes concurrent starts safe: the second process waits, then finds nothin
 An applied file whose content changed is refused (fix forward with a new file).
 """
 
+# ruff: noqa: S608  # SQL names only the schema, validated by PostgresSettings, and fixed tables
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 import structlog
 
 from streams.errors import ConfigError, SinkUnavailable
@@ -78,11 +79,15 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
         )
     for expected, migration in enumerate(found, start=1):
         if migration.version != expected:
-            raise ConfigError(f"migration {migration.version:04d} found where {expected:04d} belongs")
+            raise ConfigError(
+                f"migration {migration.version:04d} found where {expected:04d} belongs"
+            )
     return found
 
 
-async def connect(postgres: PostgresSettings, *, application_name: str = "tradepipe") -> asyncpg.Connection:
+async def connect(
+    postgres: PostgresSettings, *, application_name: str = "tradepipe"
+) -> asyncpg.Connection:
     """One connection to the sink's database, or ``SinkUnavailable``."""
     try:
         conn: asyncpg.Connection = await asyncpg.connect(
@@ -129,7 +134,8 @@ async def apply_migrations(
                     await conn.execute(f"SET LOCAL search_path TO {quote_ident(schema)}")
                     await conn.execute(migration.sql)
                     await conn.execute(
-                        "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                        "INSERT INTO schema_migrations (version, name, checksum)"
+                        " VALUES ($1, $2, $3)",
                         migration.version, migration.name, migration.checksum,
                     )
                 applied_now.append(migration.version)
@@ -138,7 +144,9 @@ async def apply_migrations(
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1, $2)", _LOCK_NAMESPACE, lock_key)
     except PG_UNAVAILABLE as exc:
-        raise SinkUnavailable(f"PostgreSQL went away while migrating: {type(exc).__name__}") from exc
+        raise SinkUnavailable(
+            f"PostgreSQL went away while migrating: {type(exc).__name__}"
+        ) from exc
     finally:
         await conn.close()
     return applied_now

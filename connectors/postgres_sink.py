@@ -1,0 +1,431 @@
+"""``PostgresSink``: the exactly-once copy of the pipeline's streams and table state in Postgres.
+
+Input: ``orders.intents.v1``, ``orders.events.v1``, ``exec.fills.v1``, ``positions.v1``,
+``audit.events.v1``, ``control.commands.v1`` and the Faust table changelogs
+(``<app_id>-<table>-changelog`` by default), in its own consumer group. Output: the tables of
+``deploy/migrations``. Offsets live in Postgres, never in Kafka: each batch commits with its
+``(group, topic, partition) → next offset`` rows (see ``connectors.sink.writer``), and every
+partition assignment seeks to what Postgres holds, unless the stored offsets belong to another
+Kafka cluster, in which case the partition starts from the beginning and the natural keys fence
+the replay. Poison goes to ``<topic>.dlq``; Postgres outages are waited out with backoff.
+"""
+
+# ruff: noqa: S608  # SQL names only the schema, validated by PostgresSettings, and fixed tables
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+import structlog
+from aiokafka import (  # type: ignore[import-untyped]  # aiokafka ships no type information
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRecord,
+    TopicPartition,
+)
+from aiokafka.abc import ConsumerRebalanceListener  # type: ignore[import-untyped]
+from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
+from prometheus_client import start_http_server
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
+
+from connectors.migrations import PG_UNAVAILABLE, apply_migrations, connect
+from connectors.sink.cluster import fetch_cluster_id
+from connectors.sink.tables import (
+    APPEND_TABLES,
+    SUNK_TOPICS,
+    changelog_regex,
+    subscription_pattern,
+)
+from connectors.sink.writer import (
+    Batch,
+    OffsetsMovedError,
+    StoredOffset,
+    prepare_connection,
+    write_batch,
+)
+from schemas.codec import AvroCodec
+from schemas.contracts import dlq_topic
+from schemas.registry import FileRegistry
+from streams import metrics
+from streams.errors import BrokerUnavailable, SinkUnavailable, TradepipeError
+from streams.kafka import aiokafka_consumer, aiokafka_producer
+from streams.settings import Settings
+from streams.topics import AUDIT, ORDER_EVENTS, POSITIONS, ensure_topics
+
+__all__ = ["PostgresSink"]
+
+log = structlog.get_logger(__name__)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no types
+    def __init__(self, sink: PostgresSink) -> None:
+        self.sink = sink
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        for tp in revoked:
+            self.sink._stored.pop((tp.topic, tp.partition), None)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self.sink._on_assigned(assigned)
+
+
+class PostgresSink:
+    """The sink process's core: ``async with PostgresSink(settings) as sink: await sink.run()``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        changelog_topics: Sequence[str] = (),
+        changelog_patterns: Sequence[str] | None = None,
+        serve_metrics: bool = False,
+        codec: AvroCodec | None = None,
+    ) -> None:
+        self.settings = settings
+        self.schema = settings.postgres.db_schema
+        self.group = settings.sink.group_id
+        patterns = (
+            [changelog_regex(settings.app_id)]
+            if changelog_patterns is None
+            else list(changelog_patterns)
+        )
+        self.pattern = subscription_pattern([*SUNK_TOPICS, *changelog_topics], patterns)
+        self.codec = codec or AvroCodec(FileRegistry())
+        self.serve_metrics = serve_metrics
+        self.metrics_port: int | None = None
+        self.cluster_id = ""
+        self.batches = 0
+        self._builders = {t: s.row_builder() for t, s in APPEND_TABLES.items()}
+        self._stored: dict[tuple[str, int], StoredOffset] = {}
+        self._conn: asyncpg.Connection | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._metrics_server: Any = None
+        self._stopping = asyncio.Event()
+        # One connection, used by the poll loop and by the rebalance listener's task.
+        self._pg_lock = asyncio.Lock()
+        self._run_task: asyncio.Task[None] | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------
+    async def start(self, *, startup_timeout_s: float = 60.0) -> None:
+        """Migrate, connect, create the topics, join the group."""
+        deadline = time.monotonic() + startup_timeout_s
+        while True:
+            try:
+                await apply_migrations(self.settings.postgres)
+                break
+            except SinkUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("sink_postgres_unavailable", phase="start")
+                await asyncio.sleep(1.0)
+        await self._reconnect()
+        try:
+            await ensure_topics(self.settings.kafka)
+        except KafkaError as exc:
+            raise BrokerUnavailable(f"cannot create topics: {exc}") from exc
+        self.cluster_id = await fetch_cluster_id(self.settings.kafka)
+        self._producer = aiokafka_producer(self.settings)
+        self._consumer = aiokafka_consumer(
+            self.settings, group_id=self.group, metadata_max_age_ms=5_000,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        try:
+            await self._producer.start()
+            self._consumer.subscribe(pattern=self.pattern, listener=_Rebalance(self))
+            await self._consumer.start()
+        except KafkaError as exc:
+            raise BrokerUnavailable(f"cannot reach Kafka: {exc}") from exc
+        if self.serve_metrics:
+            server, _ = start_http_server(self.settings.metrics_port, registry=metrics.REGISTRY)
+            self._metrics_server = server
+            self.metrics_port = int(server.server_port)
+            log.info("sink_metrics_serving", url=f"http://127.0.0.1:{self.metrics_port}/metrics")
+        log.info("sink_started", group=self.group, schema=self.schema, cluster_id=self.cluster_id)
+
+    async def stop(self) -> None:
+        """Leave the group and close everything; a running ``run()`` returns first."""
+        self._stopping.set()
+        if self._run_task is not None and self._run_task is not asyncio.current_task():
+            await asyncio.gather(self._run_task, return_exceptions=True)
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+        if self._conn is not None:
+            await self._conn.close(timeout=2)
+            self._conn = None
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server = None
+        log.info("sink_stopped", group=self.group, batches=self.batches)
+
+    async def __aenter__(self) -> PostgresSink:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
+    async def run(self) -> None:
+        """Poll, write, repeat, until ``stop()``."""
+        assert self._consumer is not None, "start() first"
+        self._run_task = asyncio.current_task()
+        sink_conf = self.settings.sink
+        while not self._stopping.is_set():
+            data = await self._consumer.getmany(
+                timeout_ms=sink_conf.batch_max_wait_ms, max_records=sink_conf.batch_max_records
+            )
+            if data:
+                await self._process(data)
+            self._update_lag()
+
+    # --- batches -------------------------------------------------------------------------
+    def _build(self, data: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]) -> tuple[
+            Batch, list[tuple[ConsumerRecord[Any, Any], str]]]:
+        batch, poison = Batch(), []
+        for tp, msgs in data.items():
+            topic, partition = tp.topic, tp.partition
+            spec = APPEND_TABLES.get(topic)
+            if spec is None:  # a changelog: raw bytes, the latest value per key wins
+                for msg in msgs:
+                    batch.state[(topic, partition, msg.key or b"")] = (msg.value, msg.offset)
+            else:
+                build, rtype = self._builders[topic], spec.record_type
+                rows = batch.rows.setdefault(spec.table, [])
+                for msg in msgs:
+                    try:
+                        value = self.codec.decode_dict(msg.value, rtype)
+                        row = build(value, partition, msg.offset)
+                        if topic == ORDER_EVENTS:
+                            self._collapse_order(batch, value)
+                        elif topic == POSITIONS:
+                            self._collapse_position(batch, value)
+                    except Exception as exc:  # noqa: BLE001 — the one guard: poison goes to the DLQ
+                        code = exc.code if isinstance(exc, TradepipeError) else type(exc).__name__
+                        poison.append((msg, f"{code}: {exc}"[:500]))
+                        continue
+                    if topic == AUDIT:
+                        batch.audit.append((value, partition, msg.offset))
+                    else:
+                        rows.append(row)
+            batch.offsets[(topic, partition)] = msgs[-1].offset + 1
+            batch.records += len(msgs)
+        return batch, poison
+
+    @staticmethod
+    def _collapse_order(batch: Batch, e: dict[str, Any]) -> None:
+        have = batch.orders.get(e["intent_id"])
+        if have is None or have[7] < e["seq"]:
+            batch.orders[e["intent_id"]] = (
+                e["intent_id"], e["account_id"], e["client_order_id"], e["instrument_token"],
+                e["exchange"], e["side"], e["status"], e["seq"], e["quantity"],
+                e["filled_quantity"], e["leaves_quantity"], e["price"], e["avg_fill_price"],
+                e["reason_code"], e["broker_order_id"], e["event_id"], e["created_at"],
+            )
+
+    @staticmethod
+    def _collapse_position(batch: Batch, p: dict[str, Any]) -> None:
+        key = (p["account_id"], p["instrument_token"])
+        have = batch.positions.get(key)
+        if have is None or (have[10], have[11]) < (p["version"], p["created_at"]):
+            batch.positions[key] = (
+                p["account_id"], p["instrument_token"], p["exchange"], p["quantity"],
+                p["avg_price"], p["realised_pnl"], p["unrealised_pnl"], p["fees"],
+                p["last_price"], p["last_fill_id"], p["version"], p["created_at"],
+            )
+
+    async def _send_dlq(self, poison: list[tuple[ConsumerRecord[Any, Any], str]]) -> None:
+        assert self._producer is not None
+        try:
+            futures = [
+                await self._producer.send(
+                    dlq_topic(msg.topic), key=msg.key, value=msg.value,
+                    headers=[("error", error.encode()), ("source_topic", msg.topic.encode()),
+                             ("partition", str(msg.partition).encode()),
+                             ("offset", str(msg.offset).encode())],
+                )
+                for msg, error in poison
+            ]
+            await asyncio.gather(*futures)
+        except KafkaError as exc:
+            raise BrokerUnavailable(f"cannot write to the DLQ: {exc}") from exc
+        for msg, error in poison:
+            metrics.DLQ_RECORDS.labels(topic=msg.topic, code=error.split(":", 1)[0]).inc()
+            log.warning("sink_record_to_dlq", topic=msg.topic, partition=msg.partition,
+                        offset=msg.offset, error=error)
+
+    async def _process(self, data: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]) -> None:
+        async with self._pg_lock:
+            await self._process_locked(data)
+
+    async def _process_locked(
+        self, data: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]
+    ) -> None:
+        unsought = {tp for tp in data if (tp.topic, tp.partition) not in self._stored}
+        if unsought:
+            # Fetched before the assignment callback sought them: read again from Postgres's view.
+            await self._seek(unsought)
+            return
+        batch, poison = self._build(data)
+        batch.dlq = [(m.topic, m.partition, m.offset, e) for m, e in poison]
+
+        async def send_dlq() -> None:
+            await self._send_dlq(poison)
+
+        started = time.perf_counter()
+        try:
+            conn = await self._connection()
+            written = await write_batch(conn, self.schema, self.group, self.cluster_id, batch,
+                                        self._stored, send_dlq if poison else None)
+        except OffsetsMovedError as exc:
+            log.warning("sink_offsets_moved", detail=str(exc))
+            await self._reseek()
+            return
+        except PG_UNAVAILABLE as exc:
+            metrics.SINK_RETRIES.inc()
+            log.warning("sink_postgres_unavailable", error=type(exc).__name__, detail=str(exc))
+            await self._drop_connection()
+            await self._reseek()  # resume from what Postgres holds; this batch is fetched again
+            return
+        elapsed = time.perf_counter() - started
+        for tp, next_offset in batch.offsets.items():
+            self._stored[tp] = (self.cluster_id, next_offset)
+        for table, n in written.items():
+            metrics.SINK_ROWS.labels(table=table).inc(n)
+        metrics.SINK_BATCH_ROWS.observe(batch.row_count())
+        metrics.SINK_BATCH_SECONDS.observe(elapsed)
+        metrics.SINK_LAST_COMMIT.set(time.time())
+        self.batches += 1
+
+    def _update_lag(self) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        behind: dict[str, int] = {}
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            stored = self._stored.get((tp.topic, tp.partition))
+            if high is None or stored is None or stored[0] != self.cluster_id:
+                continue
+            behind[tp.topic] = behind.get(tp.topic, 0) + max(0, high - stored[1])
+        for topic, n in behind.items():
+            metrics.SINK_OFFSETS_BEHIND.labels(topic=topic).set(n)
+
+    # --- Postgres and offsets ------------------------------------------------------------
+    async def _connection(self) -> asyncpg.Connection:
+        if self._conn is None or self._conn.is_closed():
+            await self._reconnect()
+        assert self._conn is not None
+        return self._conn
+
+    async def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.terminate()
+            self._conn = None
+
+    def _give_up(self, _: RetryCallState) -> bool:
+        return self._stopping.is_set()
+
+    async def _reconnect(self) -> None:
+        """Connect, backing off while Postgres is away (until it returns or ``stop()``)."""
+        async for attempt in AsyncRetrying(
+            wait=wait_exponential_jitter(initial=0.1, max=5.0),
+            retry=retry_if_exception_type((SinkUnavailable, *PG_UNAVAILABLE)),
+            stop=self._give_up, reraise=True,
+            before_sleep=lambda rs: log.warning(
+                "sink_postgres_backoff", attempt=rs.attempt_number,
+                error=type(rs.outcome.exception()).__name__ if rs.outcome else None),
+        ):
+            with attempt:
+                conn = await connect(
+                    self.settings.postgres, application_name=f"tradepipe-sink:{self.group}"
+                )
+                try:
+                    await prepare_connection(conn, self.schema)
+                except PG_UNAVAILABLE:
+                    conn.terminate()
+                    raise
+                self._conn = conn
+        log.info("sink_postgres_connected", schema=self.schema)
+
+    async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        if not assigned:
+            return
+        cluster_id = await fetch_cluster_id(self.settings.kafka)
+        if cluster_id != self.cluster_id:
+            log.warning("sink_new_cluster", old=self.cluster_id, new=cluster_id)
+            self.cluster_id = cluster_id
+        consumer = self._consumer
+        assert consumer is not None
+        counts = {tp.topic: len(consumer.partitions_for_topic(tp.topic) or ()) for tp in assigned}
+        async with self._pg_lock:
+            await self._with_postgres(self._record_topics, counts)
+            await self._seek(assigned)
+
+    async def _record_topics(self, counts: dict[str, int]) -> None:
+        conn = await self._connection()
+        await conn.execute(
+            f'INSERT INTO "{self.schema}".sink_clusters (group_id, cluster_id) VALUES ($1, $2)'
+            " ON CONFLICT DO NOTHING", self.group, self.cluster_id,
+        )
+        names = [t for t, n in counts.items() if n]
+        await conn.execute(
+            f'INSERT INTO "{self.schema}".topic_partitions (topic, partitions, changelog)'
+            " SELECT * FROM unnest($1::text[], $2::int[], $3::bool[])"
+            " ON CONFLICT (topic) DO UPDATE SET partitions = EXCLUDED.partitions",
+            names, [counts[t] for t in names], [t not in APPEND_TABLES for t in names],
+        )
+
+    async def _with_postgres(self, fn: Any, *args: Any) -> Any:
+        while True:
+            try:
+                return await fn(*args)
+            except PG_UNAVAILABLE as exc:
+                metrics.SINK_RETRIES.inc()
+                log.warning("sink_postgres_unavailable", error=type(exc).__name__)
+                await self._drop_connection()
+                if self._stopping.is_set():
+                    raise SinkUnavailable("PostgreSQL is not reachable") from exc
+
+    async def _load_offsets(self, tps: list[TopicPartition]) -> dict[tuple[str, int], StoredOffset]:
+        conn = await self._connection()
+        rows = await conn.fetch(
+            f'SELECT topic, partition, cluster_id, next_offset FROM "{self.schema}".sink_offsets'
+            " WHERE group_id = $1 AND (topic, partition) IN"
+            " (SELECT * FROM unnest($2::text[], $3::int[]))",
+            self.group, [tp.topic for tp in tps], [tp.partition for tp in tps],
+        )
+        return {
+            (r["topic"], r["partition"]): (r["cluster_id"], int(r["next_offset"])) for r in rows
+        }
+
+    async def _seek(self, tps: set[TopicPartition]) -> None:
+        """Seek to the offsets Postgres holds; partitions of another cluster start over."""
+        consumer = self._consumer
+        assert consumer is not None
+        stored = await self._with_postgres(self._load_offsets, list(tps))
+        from_start = []
+        for tp in tps:
+            row = stored.get((tp.topic, tp.partition))
+            self._stored[(tp.topic, tp.partition)] = row
+            if row is not None and row[0] == self.cluster_id:
+                consumer.seek(tp, row[1])
+            else:
+                from_start.append(tp)
+        if from_start:
+            await consumer.seek_to_beginning(*from_start)
+        log.info("sink_partitions_sought", partitions=len(tps), from_start=len(from_start))
+
+    async def _reseek(self) -> None:
+        assert self._consumer is not None
+        assignment = set(self._consumer.assignment())
+        if assignment:
+            await self._seek(assignment)
