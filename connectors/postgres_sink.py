@@ -68,6 +68,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka s
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         for tp in revoked:
             self.sink._stored.pop((tp.topic, tp.partition), None)
+            self.sink._next.pop((tp.topic, tp.partition), None)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         await self.sink._on_assigned(assigned)
@@ -101,6 +102,8 @@ class PostgresSink:
         self.batches = 0
         self._builders = {t: s.row_builder() for t, s in APPEND_TABLES.items()}
         self._stored: dict[tuple[str, int], StoredOffset] = {}
+        # The next offset each partition should deliver (None: anything, after a fresh start).
+        self._next: dict[tuple[str, int], int | None] = {}
         self._conn: asyncpg.Connection | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -191,8 +194,14 @@ class PostgresSink:
     def _build(self, data: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]) -> tuple[
             Batch, list[tuple[ConsumerRecord[Any, Any], str]]]:
         batch, poison = Batch(), []
-        for tp, msgs in data.items():
+        for tp, fetched in data.items():
             topic, partition = tp.topic, tp.partition
+            floor = self._next.get((topic, partition))
+            # Records fetched before a seek can still arrive once: anything below the position
+            # this sink already wrote (or sought to) is stale and skipped.
+            msgs = fetched if floor is None else [m for m in fetched if m.offset >= floor]
+            if not msgs:
+                continue
             spec = APPEND_TABLES.get(topic)
             if spec is None:  # a changelog: raw bytes, the latest value per key wins
                 for msg in msgs:
@@ -298,6 +307,7 @@ class PostgresSink:
         elapsed = time.perf_counter() - started
         for tp, next_offset in batch.offsets.items():
             self._stored[tp] = (self.cluster_id, next_offset)
+            self._next[tp] = next_offset
         for table, n in written.items():
             metrics.SINK_ROWS.labels(table=table).inc(n)
         metrics.SINK_BATCH_ROWS.observe(batch.row_count())
@@ -418,8 +428,10 @@ class PostgresSink:
             self._stored[(tp.topic, tp.partition)] = row
             if row is not None and row[0] == self.cluster_id:
                 consumer.seek(tp, row[1])
+                self._next[(tp.topic, tp.partition)] = row[1]
             else:
                 from_start.append(tp)
+                self._next[(tp.topic, tp.partition)] = None
         if from_start:
             await consumer.seek_to_beginning(*from_start)
         log.info("sink_partitions_sought", partitions=len(tps), from_start=len(from_start))
