@@ -30,7 +30,13 @@ from aiokafka import (  # type: ignore[import-untyped]  # aiokafka ships no type
 from aiokafka.abc import ConsumerRebalanceListener  # type: ignore[import-untyped]
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
 from prometheus_client import start_http_server
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    wait_exponential,
+    wait_random,
+)
 
 from connectors.migrations import PG_UNAVAILABLE, apply_migrations, connect
 from connectors.sink.cluster import fetch_cluster_id
@@ -347,7 +353,7 @@ class PostgresSink:
     async def _reconnect(self) -> None:
         """Connect, backing off while Postgres is away (until it returns or ``stop()``)."""
         async for attempt in AsyncRetrying(
-            wait=wait_exponential_jitter(initial=0.1, max=5.0),
+            wait=wait_exponential(multiplier=0.1, max=5.0) + wait_random(0, 0.2),
             retry=retry_if_exception_type((SinkUnavailable, *PG_UNAVAILABLE)),
             stop=self._give_up, reraise=True,
             before_sleep=lambda rs: log.warning(
