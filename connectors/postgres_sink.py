@@ -337,7 +337,11 @@ class PostgresSink:
 
     # --- Postgres and offsets ------------------------------------------------------------
     async def _connection(self) -> asyncpg.Connection:
-        if self._conn is None or self._conn.is_closed():
+        if self._conn is not None and self._conn.is_closed():
+            metrics.SINK_RETRIES.inc()
+            log.warning("sink_postgres_connection_lost", schema=self.schema)
+            self._conn = None
+        if self._conn is None:
             await self._reconnect()
         assert self._conn is not None
         return self._conn
