@@ -57,6 +57,8 @@ def _sink_process(settings: Settings, log_file: Path) -> object:
         "TRADEPIPE_SINK__BATCH_MAX_RECORDS": "1000",
         "TRADEPIPE_SINK__BATCH_MAX_WAIT_MS": "100",
         "TRADEPIPE_APP_ID": settings.app_id,
+        # A SIGKILLed member holds its partitions until its session expires: keep that short.
+        "TRADEPIPE_KAFKA__SESSION_TIMEOUT_S": "3",
     }
     return spawn([sys.executable, "-m", "connectors.sink_cli", "sink"], log_file=log_file,
                  env=env, cwd=ROOT)
@@ -70,28 +72,30 @@ async def test_sink_killed_with_sigkill_five_times_writes_every_record_once(
     intents, steps = 5000, 4
     events = _day(intents, steps)
     rng = random.Random(20260105)
-    producer = asyncio.create_task(_produce_slowly(sink_settings, events))
     log_file = tmp_path / "sink.log"
+    share = len(events) // 6
     kills = 0
     proc = None
     try:
-        while kills < 5:
+        for cycle in range(5):
             before = await _safe_count(schema)
             proc = _sink_process(sink_settings, log_file)
+            producer = asyncio.create_task(_produce_slowly(
+                sink_settings, events[cycle * share : (cycle + 1) * share], chunk=500))
             deadline = time.monotonic() + 60
             while await _safe_count(schema) <= before and time.monotonic() < deadline:
                 assert proc.poll() is None, log_file.read_text()[-2000:]
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(rng.uniform(0.0, 0.6))  # somewhere in the middle of batches
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(rng.uniform(0.0, 0.5))  # somewhere in the middle of batches
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             kills += 1
-        await producer
+            await producer
         proc = _sink_process(sink_settings, log_file)
+        await _produce_slowly(sink_settings, events[5 * share :], chunk=500)
         await wait_for_rows(schema, "order_events", len(events), timeout_s=90)
         await asyncio.sleep(1.0)  # anything extra would show up now
     finally:
-        producer.cancel()
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=15)
@@ -110,7 +114,7 @@ async def _safe_count(schema: str) -> int:
 async def _produce_slowly(settings: Settings, events: list, chunk: int = 1000) -> None:
     for start in range(0, len(events), chunk):
         await produce_records(settings, ORDER_EVENTS, events[start : start + chunk])
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(0.2)
 
 
 async def test_terminated_postgres_connections_are_waited_out_exactly_once(
