@@ -1,4 +1,4 @@
-"""Exactly once into Postgres whatever crashes: SIGKILLed sinks, dropped connections, new clusters."""
+"""Exactly once into Postgres whatever crashes: SIGKILLed sinks, lost connections, new clusters."""
 
 from __future__ import annotations
 

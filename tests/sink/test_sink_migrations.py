@@ -44,7 +44,9 @@ async def test_concurrent_starts_apply_each_migration_exactly_once(pg_schema: st
     assert applied == [m.version for m in load_migrations()]
 
 
-async def test_refuses_a_migration_edited_after_it_was_applied(pg_schema: str, tmp_path: Path) -> None:
+async def test_refuses_a_migration_edited_after_it_was_applied(
+    pg_schema: str, tmp_path: Path
+) -> None:
     directory = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS_DIR, directory)
     settings = PostgresSettings(db_schema=pg_schema)

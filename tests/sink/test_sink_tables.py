@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import urllib.request
 from decimal import Decimal
 
 import asyncpg
+import httpx
 import pytest
 
 from schemas.records import OrderStatus
@@ -24,7 +24,9 @@ from tests.sink.helpers import PG_DSN, produce_raw, produce_records, running_sin
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 
-async def test_every_sunk_topic_lands_in_its_table_with_typed_columns(sink_settings: Settings) -> None:
+async def test_every_sunk_topic_lands_in_its_table_with_typed_columns(
+    sink_settings: Settings,
+) -> None:
     schema = sink_settings.postgres.db_schema
     await produce_records(sink_settings, INTENTS, [make_intent(i) for i in range(30)])
     await produce_records(sink_settings, ORDER_EVENTS, [make_order_event(i) for i in range(40)])
@@ -46,7 +48,8 @@ async def test_every_sunk_topic_lands_in_its_table_with_typed_columns(sink_setti
     try:
         fill = await conn.fetchrow(f'SELECT * FROM "{schema}".fills WHERE fill_id = $1',
                                    "fill-00000003")
-        positions = await conn.fetch(f'SELECT * FROM "{schema}".positions ORDER BY instrument_token')
+        positions = await conn.fetch(
+            f'SELECT * FROM "{schema}".positions ORDER BY instrument_token')
         orders = await conn.fetchval(f'SELECT count(*) FROM "{schema}".orders')
         command = await conn.fetchrow(f'SELECT limits FROM "{schema}".control_commands LIMIT 1')
     finally:
@@ -112,7 +115,8 @@ async def test_metrics_endpoint_serves_sink_rows(sink_settings: Settings) -> Non
     async with running_sink(sink_settings, serve_metrics=True) as sink:
         await wait_for_rows(schema, "fills", 10)
         url = f"http://127.0.0.1:{sink.metrics_port}/metrics"
-        body = urllib.request.urlopen(url, timeout=5).read().decode()  # noqa: S310 — loopback
+        async with httpx.AsyncClient() as client:
+            body = (await client.get(url, timeout=5)).text
 
     assert 'tradepipe_sink_rows_total{table="fills"}' in body
     assert "tradepipe_sink_last_commit_timestamp_seconds" in body
