@@ -10,14 +10,16 @@ import asyncio
 import os
 import shutil
 import subprocess
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import asyncpg
 import pytest
 
 from streams import metrics
-from streams.settings import Settings
-from streams.topics import ORDER_EVENTS
+from streams.embedded import EmbeddedBroker
+from streams.settings import PostgresSettings, Settings, SinkSettings
+from streams.topics import ORDER_EVENTS, ensure_topics
 from tests.sink.factories import make_order_event
 from tests.sink.helpers import PG_DSN, produce_records, running_sink, wait_for_rows
 
@@ -28,6 +30,27 @@ pytestmark = [
     pytest.mark.skipif(os.environ.get("TRADEPIPE_TEST_PG_RESTART") != "1",
                        reason="restarts the shared Postgres; set TRADEPIPE_TEST_PG_RESTART=1"),
 ]
+
+
+@pytest.fixture
+async def restart_settings(
+    sink_broker: EmbeddedBroker, make_settings: Callable[..., Settings], unique: str,
+) -> AsyncIterator[Settings]:
+    """Like ``sink_settings``, but the schema is dropped over a connection made afterwards
+    (the shared ``pg_schema`` fixture's connection does not survive the restart)."""
+    settings = make_settings(
+        sink_broker.bootstrap_servers,
+        postgres=PostgresSettings(dsn=PG_DSN, db_schema=f"t_{unique}_r"),  # type: ignore[arg-type]
+        sink=SinkSettings(group_id=f"sink-{unique}", batch_max_records=2000, batch_max_wait_ms=100),
+    )
+    await ensure_topics(settings.kafka)
+    yield settings
+    await _wait_for_postgres()
+    conn = await asyncpg.connect(PG_DSN)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.postgres.db_schema}" CASCADE')
+    finally:
+        await conn.close()
 
 
 def _pg_ctl(action: str) -> None:
@@ -51,8 +74,9 @@ async def _wait_for_postgres() -> None:
 
 
 async def test_postgres_restart_mid_run_is_waited_out_exactly_once(
-    sink_settings: Settings,
+    restart_settings: Settings,
 ) -> None:
+    sink_settings = restart_settings
     schema = sink_settings.postgres.db_schema
     events = [make_order_event(i, seq=s, intent=i) for s in (1, 2) for i in range(2000)]
     retries_before = metrics.SINK_RETRIES._value.get()
