@@ -10,7 +10,7 @@ Kafka cluster, in which case the partition starts from the beginning and the nat
 the replay. Poison goes to ``<topic>.dlq``; Postgres outages are waited out with backoff.
 """
 
-# ruff: noqa: S608  # SQL names only the schema, validated by PostgresSettings, and fixed tables
+# SQL names only the schema, validated by PostgresSettings, and fixed tables
 from __future__ import annotations
 
 import asyncio
@@ -24,7 +24,6 @@ import structlog
 from aiokafka import (  # type: ignore[import-untyped]  # aiokafka ships no type information
     AIOKafkaConsumer,
     AIOKafkaProducer,
-    ConsumerRecord,
     TopicPartition,
 )
 from aiokafka.abc import ConsumerRebalanceListener  # type: ignore[import-untyped]
@@ -39,7 +38,10 @@ from tenacity import (
 )
 
 from connectors.migrations import PG_UNAVAILABLE, apply_migrations, connect
+from connectors.sink.batching import Poison, build_batch
 from connectors.sink.cluster import fetch_cluster_id
+from connectors.sink.decode import BatchDecoder
+from connectors.sink.dlq import send_to_dlq
 from connectors.sink.tables import (
     APPEND_TABLES,
     SUNK_TOPICS,
@@ -50,17 +52,18 @@ from connectors.sink.writer import (
     Batch,
     OffsetsMovedError,
     StoredOffset,
+    load_offsets,
     prepare_connection,
+    record_topics,
     write_batch,
 )
 from schemas.codec import AvroCodec
-from schemas.contracts import dlq_topic
 from schemas.registry import FileRegistry
 from streams import metrics
-from streams.errors import BrokerUnavailable, SinkUnavailable, TradepipeError
+from streams.errors import BrokerUnavailable, SinkUnavailable
 from streams.kafka import aiokafka_consumer, aiokafka_producer
 from streams.settings import Settings
-from streams.topics import AUDIT, ORDER_EVENTS, POSITIONS, ensure_topics
+from streams.topics import ensure_topics
 
 __all__ = ["PostgresSink"]
 
@@ -75,6 +78,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka s
         for tp in revoked:
             self.sink._stored.pop((tp.topic, tp.partition), None)
             self.sink._next.pop((tp.topic, tp.partition), None)
+        self.sink._generation += 1  # batches built for revoked partitions are dropped
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         await self.sink._on_assigned(assigned)
@@ -102,14 +106,16 @@ class PostgresSink:
         )
         self.pattern = subscription_pattern([*SUNK_TOPICS, *changelog_topics], patterns)
         self.codec = codec or AvroCodec(FileRegistry())
+        self._decoder = BatchDecoder(self.codec)
         self.serve_metrics = serve_metrics
         self.metrics_port: int | None = None
         self.cluster_id = ""
         self.batches = 0
-        self._builders = {t: s.row_builder() for t, s in APPEND_TABLES.items()}
         self._stored: dict[tuple[str, int], StoredOffset] = {}
         # The next offset each partition should deliver (None: anything, after a fresh start).
         self._next: dict[tuple[str, int], int | None] = {}
+        # Bumped by every seek and revocation: batches built before it are stale.
+        self._generation = 0
         self._conn: asyncpg.Connection | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -184,116 +190,48 @@ class PostgresSink:
         await self.stop()
 
     async def run(self) -> None:
-        """Poll, write, repeat, until ``stop()``."""
-        assert self._consumer is not None, "start() first"
+        """Poll, build, write, repeat, until ``stop()``.
+
+        If a seek (rebalance, recovery) ran while a poll was in flight, the poll's records may
+        predate it: they are dropped and every partition is sought to Postgres's view again.
+        """
+        consumer, conf = self._consumer, self.settings.sink
+        assert consumer is not None, "start() first"
         self._run_task = asyncio.current_task()
-        sink_conf = self.settings.sink
         while not self._stopping.is_set():
-            data = await self._consumer.getmany(
-                timeout_ms=sink_conf.batch_max_wait_ms, max_records=sink_conf.batch_max_records
+            generation = self._generation
+            data = await consumer.getmany(
+                timeout_ms=conf.batch_max_wait_ms, max_records=conf.batch_max_records
             )
             if data:
-                await self._process(data)
+                async with self._pg_lock:
+                    await self._process(generation, data)
             self._update_lag()
 
-    # --- batches -------------------------------------------------------------------------
-    def _build(self, data: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]) -> tuple[
-            Batch, list[tuple[ConsumerRecord[Any, Any], str]]]:
-        batch, poison = Batch(), []
-        for tp, fetched in data.items():
-            topic, partition = tp.topic, tp.partition
-            floor = self._next.get((topic, partition))
-            # Records fetched before a seek can still arrive once: anything below the position
-            # this sink already wrote (or sought to) is stale and skipped.
-            msgs = fetched if floor is None else [m for m in fetched if m.offset >= floor]
-            if not msgs:
-                continue
-            spec = APPEND_TABLES.get(topic)
-            if spec is None:  # a changelog: raw bytes, the latest value per key wins
-                for msg in msgs:
-                    batch.state[(topic, partition, msg.key or b"")] = (msg.value, msg.offset)
-            else:
-                build, rtype = self._builders[topic], spec.record_type
-                rows = batch.rows.setdefault(spec.table, [])
-                for msg in msgs:
-                    try:
-                        value = self.codec.decode_dict(msg.value, rtype)
-                        row = build(value, partition, msg.offset)
-                        if topic == ORDER_EVENTS:
-                            self._collapse_order(batch, value)
-                        elif topic == POSITIONS:
-                            self._collapse_position(batch, value)
-                    except Exception as exc:  # noqa: BLE001 — the one guard: poison goes to the DLQ
-                        code = exc.code if isinstance(exc, TradepipeError) else type(exc).__name__
-                        poison.append((msg, f"{code}: {exc}"[:500]))
-                        continue
-                    if topic == AUDIT:
-                        batch.audit.append((value, partition, msg.offset))
-                    else:
-                        rows.append(row)
-            batch.offsets[(topic, partition)] = msgs[-1].offset + 1
-            batch.records += len(msgs)
-        return batch, poison
-
-    @staticmethod
-    def _collapse_order(batch: Batch, e: dict[str, Any]) -> None:
-        have = batch.orders.get(e["intent_id"])
-        if have is None or have[7] < e["seq"]:
-            batch.orders[e["intent_id"]] = (
-                e["intent_id"], e["account_id"], e["client_order_id"], e["instrument_token"],
-                e["exchange"], e["side"], e["status"], e["seq"], e["quantity"],
-                e["filled_quantity"], e["leaves_quantity"], e["price"], e["avg_fill_price"],
-                e["reason_code"], e["broker_order_id"], e["event_id"], e["created_at"],
-            )
-
-    @staticmethod
-    def _collapse_position(batch: Batch, p: dict[str, Any]) -> None:
-        key = (p["account_id"], p["instrument_token"])
-        have = batch.positions.get(key)
-        if have is None or (have[10], have[11]) < (p["version"], p["created_at"]):
-            batch.positions[key] = (
-                p["account_id"], p["instrument_token"], p["exchange"], p["quantity"],
-                p["avg_price"], p["realised_pnl"], p["unrealised_pnl"], p["fees"],
-                p["last_price"], p["last_fill_id"], p["version"], p["created_at"],
-            )
-
-    async def _send_dlq(self, poison: list[tuple[ConsumerRecord[Any, Any], str]]) -> None:
-        assert self._producer is not None
-        try:
-            futures = [
-                await self._producer.send(
-                    dlq_topic(msg.topic), key=msg.key, value=msg.value,
-                    headers=[("error", error.encode()), ("source_topic", msg.topic.encode()),
-                             ("partition", str(msg.partition).encode()),
-                             ("offset", str(msg.offset).encode())],
-                )
-                for msg, error in poison
-            ]
-            await asyncio.gather(*futures)
-        except KafkaError as exc:
-            raise BrokerUnavailable(f"cannot write to the DLQ: {exc}") from exc
-        for msg, error in poison:
-            metrics.DLQ_RECORDS.labels(topic=msg.topic, code=error.split(":", 1)[0]).inc()
-            log.warning("sink_record_to_dlq", topic=msg.topic, partition=msg.partition,
-                        offset=msg.offset, error=error)
-
-    async def _process(self, data: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]) -> None:
-        async with self._pg_lock:
-            await self._process_locked(data)
-
-    async def _process_locked(
-        self, data: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]
-    ) -> None:
+    async def _process(self, generation: int, data: dict[TopicPartition, list[Any]]) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        if generation != self._generation:
+            await self._reseek()
+            return
         unsought = {tp for tp in data if (tp.topic, tp.partition) not in self._stored}
         if unsought:
-            # Fetched before the assignment callback sought them: read again from Postgres's view.
-            await self._seek(unsought)
+            # Fetched before the assignment callback sought them: read from Postgres's view.
+            assigned = unsought & set(consumer.assignment())
+            if assigned:
+                await self._seek(assigned)
             return
-        batch, poison = self._build(data)
+        batch, poison = build_batch(data, self._decoder, self._next)
+        if batch.records:
+            await self._write(batch, poison)
+
+    # --- batches -------------------------------------------------------------------------
+    async def _write(self, batch: Batch, poison: Poison) -> None:
         batch.dlq = [(m.topic, m.partition, m.offset, e) for m, e in poison]
 
         async def send_dlq() -> None:
-            await self._send_dlq(poison)
+            assert self._producer is not None
+            await send_to_dlq(self._producer, poison)
 
         started = time.perf_counter()
         try:
@@ -391,18 +329,9 @@ class PostgresSink:
             await self._seek(assigned)
 
     async def _record_topics(self, counts: dict[str, int]) -> None:
-        conn = await self._connection()
-        await conn.execute(
-            f'INSERT INTO "{self.schema}".sink_clusters (group_id, cluster_id) VALUES ($1, $2)'
-            " ON CONFLICT DO NOTHING", self.group, self.cluster_id,
-        )
-        names = [t for t, n in counts.items() if n]
-        await conn.execute(
-            f'INSERT INTO "{self.schema}".topic_partitions (topic, partitions, changelog)'
-            " SELECT * FROM unnest($1::text[], $2::int[], $3::bool[])"
-            " ON CONFLICT (topic) DO UPDATE SET partitions = EXCLUDED.partitions",
-            names, [counts[t] for t in names], [t not in APPEND_TABLES for t in names],
-        )
+        changelogs = {t for t in counts if t not in APPEND_TABLES}
+        await record_topics(await self._connection(), self.schema, self.group, self.cluster_id,
+                            counts, changelogs)
 
     async def _with_postgres(self, fn: Any, *args: Any) -> Any:
         while True:
@@ -416,22 +345,15 @@ class PostgresSink:
                     raise SinkUnavailable("PostgreSQL is not reachable") from exc
 
     async def _load_offsets(self, tps: list[TopicPartition]) -> dict[tuple[str, int], StoredOffset]:
-        conn = await self._connection()
-        rows = await conn.fetch(
-            f'SELECT topic, partition, cluster_id, next_offset FROM "{self.schema}".sink_offsets'
-            " WHERE group_id = $1 AND (topic, partition) IN"
-            " (SELECT * FROM unnest($2::text[], $3::int[]))",
-            self.group, [tp.topic for tp in tps], [tp.partition for tp in tps],
-        )
-        return {
-            (r["topic"], r["partition"]): (r["cluster_id"], int(r["next_offset"])) for r in rows
-        }
+        keys = [(tp.topic, tp.partition) for tp in tps]
+        return await load_offsets(await self._connection(), self.schema, self.group, keys)
 
     async def _seek(self, tps: set[TopicPartition]) -> None:
         """Seek to the offsets Postgres holds; partitions of another cluster start over."""
         consumer = self._consumer
         assert consumer is not None
         stored = await self._with_postgres(self._load_offsets, list(tps))
+        self._generation += 1
         from_start = []
         for tp in tps:
             row = stored.get((tp.topic, tp.partition))

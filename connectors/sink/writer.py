@@ -27,7 +27,9 @@ __all__ = [
     "OffsetsMovedError",
     "StoredOffset",
     "TopicPartitionKey",
+    "load_offsets",
     "prepare_connection",
+    "record_topics",
     "write_batch",
 ]
 
@@ -214,3 +216,34 @@ async def write_batch(
         if before_commit is not None:
             await before_commit()
     return written
+
+
+async def load_offsets(
+    conn: asyncpg.Connection, schema: str, group: str, tps: list[TopicPartitionKey]
+) -> dict[TopicPartitionKey, StoredOffset]:
+    """What ``sink_offsets`` holds for these partitions: ``(cluster_id, next_offset)``."""
+    rows = await conn.fetch(
+        f'SELECT topic, partition, cluster_id, next_offset FROM "{schema}".sink_offsets'
+        " WHERE group_id = $1 AND (topic, partition) IN"
+        " (SELECT * FROM unnest($2::text[], $3::int[]))",
+        group, [t for t, _ in tps], [p for _, p in tps],
+    )
+    return {(r["topic"], r["partition"]): (r["cluster_id"], int(r["next_offset"])) for r in rows}
+
+
+async def record_topics(
+    conn: asyncpg.Connection, schema: str, group: str, cluster_id: str,
+    counts: dict[str, int], changelogs: set[str],
+) -> None:
+    """Remember the cluster and the partition counts (restore recreates changelogs from them)."""
+    await conn.execute(
+        f'INSERT INTO "{schema}".sink_clusters (group_id, cluster_id) VALUES ($1, $2)'
+        " ON CONFLICT DO NOTHING", group, cluster_id,
+    )
+    names = [t for t, n in counts.items() if n]
+    await conn.execute(
+        f'INSERT INTO "{schema}".topic_partitions (topic, partitions, changelog)'
+        " SELECT * FROM unnest($1::text[], $2::int[], $3::bool[])"
+        " ON CONFLICT (topic) DO UPDATE SET partitions = EXCLUDED.partitions",
+        names, [counts[t] for t in names], [t in changelogs for t in names],
+    )
