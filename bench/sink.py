@@ -38,6 +38,8 @@ from streams.logs import configure_logging
 from streams.settings import KafkaSettings, PostgresSettings, Settings, SinkSettings
 from streams.topics import ORDER_EVENTS, ensure_topics
 
+__all__ = ["bench_restore", "bench_sink", "main"]
+
 DSN = os.environ.get("TRADEPIPE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 STATUSES = [OrderStatus.RECEIVED, OrderStatus.VALIDATED, OrderStatus.APPROVED, OrderStatus.ROUTED]
 

@@ -105,3 +105,28 @@ async def test_broker_loss_then_restore_continues_without_duplicates(
     finally:
         await conn.close()
     assert stale == 0
+
+
+async def test_running_sink_follows_a_broker_replaced_at_the_same_address(
+    sink_broker: EmbeddedBroker, sink_settings: Settings, tmp_path: Path,
+) -> None:
+    schema = sink_settings.postgres.db_schema
+    await produce_records(sink_settings, FILLS, [make_fill(i) for i in range(300)])
+
+    fresh: EmbeddedBroker | None = None
+    try:
+        async with running_sink(sink_settings) as sink:
+            await wait_for_rows(schema, "fills", 300)
+            old_cluster = sink.cluster_id
+            fresh, settings, _ = await lose_broker_and_restore(
+                sink_broker, sink_settings, log_file=tmp_path / "fresh.log", same_address=True)
+            await produce_records(settings, FILLS, [make_fill(i) for i in range(250, 400)])
+            await wait_for_rows(schema, "fills", 400)
+            await asyncio.sleep(1.0)
+            new_cluster = sink.cluster_id
+    finally:
+        if fresh is not None:
+            fresh.stop()
+
+    assert new_cluster != old_cluster
+    assert await count_rows(schema, "fills") == 400
