@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+import asyncpg  # type: ignore[import-untyped,unused-ignore]  # asyncpg ships no type information
 import structlog
 
 from streams.errors import ConfigError, SinkUnavailable

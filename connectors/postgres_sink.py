@@ -19,15 +19,15 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+import asyncpg  # type: ignore[import-untyped,unused-ignore]  # asyncpg ships no type information
 import structlog
-from aiokafka import (  # type: ignore[import-untyped]  # aiokafka ships no type information
+from aiokafka import (  # type: ignore[import-untyped,unused-ignore]  # aiokafka ships no type information
     AIOKafkaConsumer,
     AIOKafkaProducer,
     TopicPartition,
 )
-from aiokafka.abc import ConsumerRebalanceListener  # type: ignore[import-untyped]
-from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
+from aiokafka.abc import ConsumerRebalanceListener  # type: ignore[import-untyped,unused-ignore]
+from aiokafka.errors import KafkaError  # type: ignore[import-untyped,unused-ignore]
 from prometheus_client import start_http_server
 from tenacity import (
     AsyncRetrying,

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from aiokafka.errors import KafkaError  # type: ignore[import-untyped]  # no type information
+from aiokafka.errors import KafkaError  # type: ignore[import-untyped,unused-ignore]  # no type information
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -81,7 +81,7 @@ async def _refuse_non_empty(settings: Settings, topics: list[str]) -> None:
     consumer = aiokafka_consumer(settings, group_id=None)
     await consumer.start()
     try:
-        from aiokafka import TopicPartition  # type: ignore[import-untyped]
+        from aiokafka import TopicPartition  # type: ignore[import-untyped,unused-ignore]
 
         tps = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
         ends = await consumer.end_offsets(tps) if tps else {}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+import asyncpg  # type: ignore[import-untyped,unused-ignore]  # asyncpg ships no type information
 import orjson
 
 __all__ = ["GENESIS", "AuditVerdict", "append_audit", "canonical", "link_hash", "verify_chain"]

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import structlog
-from aiokafka.errors import KafkaError  # type: ignore[import-untyped]  # no type information
+from aiokafka.errors import KafkaError  # type: ignore[import-untyped,unused-ignore]  # no type information
 
 from schemas.contracts import dlq_topic
 from streams import metrics

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+import asyncpg  # type: ignore[import-untyped,unused-ignore]  # asyncpg ships no type information
 
 from connectors.sink.audit import append_audit
 from connectors.sink.tables import APPEND_TABLES, ORDER_COLUMNS, POSITION_COLUMNS
