@@ -41,6 +41,9 @@ PG_UNAVAILABLE: tuple[type[BaseException], ...] = (
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    # A connection whose backend was terminated mid-protocol can be left in a state asyncpg
+    # refuses to use ("another operation is in progress"): only a new connection helps.
+    asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.TooManyConnectionsError,
