@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import io
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,6 +36,7 @@ from schemas.registry import FileRegistry
 from streams.embedded import EmbeddedBroker
 from streams.kafka import aiokafka_producer
 from streams.logs import configure_logging
+from streams.procs import spawn
 from streams.settings import KafkaSettings, PostgresSettings, Settings, SinkSettings
 from streams.topics import ORDER_EVENTS, ensure_topics
 
@@ -81,7 +83,17 @@ async def _count(conn: asyncpg.Connection, schema: str, table: str) -> int:
     return int(await conn.fetchval(f'SELECT count(*) FROM "{schema}".{table}'))
 
 
-async def bench_sink(n: int) -> None:
+def _sink_process(settings: Settings) -> subprocess.Popen[bytes]:
+    """One more sink in the same group, as its own process (scale-out by partitions)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+           "TRADEPIPE_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+           "TRADEPIPE_POSTGRES__DSN": DSN,
+           "TRADEPIPE_POSTGRES__DB_SCHEMA": settings.postgres.db_schema,
+           "TRADEPIPE_SINK__GROUP_ID": settings.sink.group_id, "TRADEPIPE_LOG__LEVEL": "WARNING"}
+    return spawn([sys.executable, "-m", "connectors.sink_cli", "sink"], env=env)
+
+
+async def bench_sink(n: int, processes: int = 1) -> None:
     schema = f"bench_sink_{os.getpid()}"
     with EmbeddedBroker() as broker:
         settings = Settings(
@@ -99,6 +111,7 @@ async def bench_sink(n: int) -> None:
 
         conn = await asyncpg.connect(DSN)
         try:
+            procs = [_sink_process(settings) for _ in range(processes - 1)]
             sink = PostgresSink(settings)
             await sink.start()
             task = asyncio.create_task(sink.run())
@@ -112,6 +125,9 @@ async def bench_sink(n: int) -> None:
                     break
                 await asyncio.sleep(0.1)
             t1 = time.perf_counter()
+            for proc in procs:
+                proc.terminate()
+                proc.wait(timeout=15)
             await sink.stop()
             await task
             assert t0 is not None
@@ -142,7 +158,8 @@ async def bench_sink(n: int) -> None:
         finally:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             await conn.close()
-    print(f"sink (exactly-once, decode + COPY + orders upsert + offsets): {sink_rate:,.0f} rows/s"
+    print(f"sink x{processes} (exactly-once: decode, COPY, orders upsert, offsets):"
+          f" {sink_rate:,.0f} rows/s"
           f"  [{orders:,} current-state orders]")
     from streams import metrics
 
@@ -218,6 +235,8 @@ async def bench_restore(n_orders: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=200_000, help="order events to sink")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="sink processes in the group (scale-out by partitions)")
     parser.add_argument("--restore", action="store_true", help="time restore instead")
     parser.add_argument("--orders", type=int, default=100_000, help="orders in the restored day")
     args = parser.parse_args()
@@ -225,7 +244,7 @@ def main() -> None:
     if args.restore:
         asyncio.run(bench_restore(args.orders))
     else:
-        asyncio.run(bench_sink(args.n))
+        asyncio.run(bench_sink(args.n, args.processes))
 
 
 if __name__ == "__main__":
