@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -31,7 +31,6 @@ from aiokafka.errors import KafkaError  # type: ignore[import-untyped,unused-ign
 from prometheus_client import start_http_server
 from tenacity import (
     AsyncRetrying,
-    RetryCallState,
     retry_if_exception_type,
     wait_exponential,
     wait_random,
@@ -60,7 +59,7 @@ from connectors.sink.writer import (
 from schemas.codec import AvroCodec
 from schemas.registry import FileRegistry
 from streams import metrics
-from streams.errors import BrokerUnavailable, SinkUnavailable
+from streams.errors import BrokerUnavailable, ConfigError, SinkUnavailable
 from streams.kafka import aiokafka_consumer, aiokafka_producer
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -68,6 +67,20 @@ from streams.topics import ensure_topics
 __all__ = ["PostgresSink"]
 
 log = structlog.get_logger(__name__)
+
+
+async def _quietly(closing: Coroutine[Any, Any, Any], what: str) -> None:
+    """Close a Kafka client whose broker may be gone, without leaking its errors."""
+    try:
+        await asyncio.wait_for(closing, 15)
+    except (KafkaError, TimeoutError) as exc:
+        log.warning("sink_close_failed", client=what, error=type(exc).__name__)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # this task is being cancelled: honour it
+        # aiokafka's fetcher can leak a CancelledError on close when the broker is gone.
+        log.warning("sink_close_failed", client=what, error="CancelledError")
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no types
@@ -127,7 +140,16 @@ class PostgresSink:
 
     # --- lifecycle ----------------------------------------------------------------------
     async def start(self, *, startup_timeout_s: float = 60.0) -> None:
-        """Migrate, connect, create the topics, join the group."""
+        """Migrate, connect, create the topics, join the group (all undone if one fails)."""
+        started = False
+        try:
+            await self._start(startup_timeout_s)
+            started = True
+        finally:
+            if not started:
+                await self._close()
+
+    async def _start(self, startup_timeout_s: float) -> None:
         deadline = time.monotonic() + startup_timeout_s
         while True:
             try:
@@ -156,7 +178,11 @@ class PostgresSink:
         except KafkaError as exc:
             raise BrokerUnavailable(f"cannot reach Kafka: {exc}") from exc
         if self.serve_metrics:
-            server, _ = start_http_server(self.settings.metrics_port, registry=metrics.REGISTRY)
+            port = self.settings.metrics_port
+            try:
+                server, _ = start_http_server(port, registry=metrics.REGISTRY)
+            except OSError as exc:
+                raise ConfigError(f"cannot serve metrics on port {port}: {exc}") from exc
             self._metrics_server = server
             self.metrics_port = int(server.server_port)
             log.info("sink_metrics_serving", url=f"http://127.0.0.1:{self.metrics_port}/metrics")
@@ -167,11 +193,15 @@ class PostgresSink:
         self._stopping.set()
         if self._run_task is not None and self._run_task is not asyncio.current_task():
             await asyncio.gather(self._run_task, return_exceptions=True)
+        await self._close()
+        log.info("sink_stopped", group=self.group, batches=self.batches)
+
+    async def _close(self) -> None:
         if self._consumer is not None:
-            await self._consumer.stop()
+            await _quietly(self._consumer.stop(), "consumer")
             self._consumer = None
         if self._producer is not None:
-            await self._producer.stop()
+            await _quietly(self._producer.stop(), "producer")
             self._producer = None
         if self._conn is not None:
             await self._conn.close(timeout=2)
@@ -179,7 +209,6 @@ class PostgresSink:
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
             self._metrics_server = None
-        log.info("sink_stopped", group=self.group, batches=self.batches)
 
     async def __aenter__(self) -> PostgresSink:
         await self.start()
@@ -289,15 +318,12 @@ class PostgresSink:
             self._conn.terminate()
             self._conn = None
 
-    def _give_up(self, _: RetryCallState) -> bool:
-        return self._stopping.is_set()
-
     async def _reconnect(self) -> None:
         """Connect, backing off while Postgres is away (until it returns or ``stop()``)."""
         async for attempt in AsyncRetrying(
             wait=wait_exponential(multiplier=0.1, max=5.0) + wait_random(0, 0.2),
             retry=retry_if_exception_type((SinkUnavailable, *PG_UNAVAILABLE)),
-            stop=self._give_up, reraise=True,
+            stop=lambda _: self._stopping.is_set(), reraise=True,
             before_sleep=lambda rs: log.warning(
                 "sink_postgres_backoff", attempt=rs.attempt_number,
                 error=type(rs.outcome.exception()).__name__ if rs.outcome else None),
