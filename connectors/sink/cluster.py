@@ -18,6 +18,8 @@ def _admin_config(kafka: KafkaSettings) -> dict[str, Any]:
     conf: dict[str, Any] = {
         "bootstrap.servers": kafka.bootstrap_servers,
         "security.protocol": kafka.security_protocol,
+        # librdkafka would print its own connection errors; ours says it in one line.
+        "log_level": 0,
     }
     if kafka.sasl_mechanism:
         conf["sasl.mechanism"] = kafka.sasl_mechanism
