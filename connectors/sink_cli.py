@@ -40,14 +40,15 @@ async def run_sink(
     stop: asyncio.Event | None = None,
     serve_metrics: bool = True,
 ) -> None:
-    """Run the sink until ``stop`` is set (or SIGINT/SIGTERM when run as the main task)."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (RuntimeError, ValueError):  # not the main thread: the caller owns ``stop``
-            break
+    """Run the sink until ``stop`` is set; without ``stop``, until SIGINT or SIGTERM."""
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (RuntimeError, ValueError):  # not the main thread: nothing to install
+                break
     sink = PostgresSink(settings, changelog_topics=changelog_topics,
                         changelog_patterns=changelog_patterns, serve_metrics=serve_metrics)
     await sink.start()
