@@ -1,0 +1,249 @@
+"""One sink batch as one Postgres transaction: rows, current state, table state, offsets.
+
+Exactly-once rests on two fences. The offsets fence: the batch's
+``(group, topic, partition) → next offset`` rows commit in the same transaction as its rows,
+and the transaction first checks (``FOR UPDATE``) that the stored offsets are still the ones
+this sink read them as, so a batch a zombie or a lost-ack retry already committed is dropped.
+The natural-key fence: every append-only table has a unique natural key; a batch is first
+COPied straight in (inside a savepoint) and, only if a key already exists, goes through a
+staging table with ``INSERT ... ON CONFLICT DO NOTHING``.
+"""
+
+# ruff: noqa: S608  # SQL names only the schema, validated by PostgresSettings, and fixed tables
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped,unused-ignore]  # asyncpg ships no type information
+
+from connectors.sink.audit import append_audit
+from connectors.sink.tables import APPEND_TABLES, ORDER_COLUMNS, POSITION_COLUMNS
+from streams.errors import TradepipeError
+
+__all__ = [
+    "Batch",
+    "OffsetsMovedError",
+    "StoredOffset",
+    "TopicPartitionKey",
+    "load_offsets",
+    "prepare_connection",
+    "record_topics",
+    "write_batch",
+]
+
+TopicPartitionKey = tuple[str, int]
+StoredOffset = tuple[str, int] | None
+"""What ``sink_offsets`` holds for a partition: ``(cluster_id, next_offset)`` or nothing."""
+
+_PG_TYPES = {
+    "intent_id": "text", "account_id": "text", "client_order_id": "text",
+    "instrument_token": "text", "exchange": "text", "side": "text", "status": "text",
+    "seq": "bigint", "quantity": "bigint", "filled_quantity": "bigint",
+    "leaves_quantity": "bigint", "price": "numeric", "avg_fill_price": "numeric",
+    "reason_code": "text", "broker_order_id": "text", "last_event_id": "text",
+    "updated_at": "timestamptz", "avg_price": "numeric", "realised_pnl": "numeric",
+    "unrealised_pnl": "numeric", "fees": "numeric", "last_price": "numeric",
+    "last_fill_id": "text", "version": "bigint",
+}
+
+
+class OffsetsMovedError(TradepipeError):
+    """Stored offsets changed under this sink (another instance or a lost-ack retry)."""
+
+    retriable = True
+    code = "offsets_moved"
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one poll turned into, ready for one transaction."""
+
+    rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+    audit: list[tuple[dict[str, Any], int, int]] = field(default_factory=list)
+    orders: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    positions: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
+    state: dict[tuple[str, int, bytes], tuple[bytes | None, int]] = field(default_factory=dict)
+    dlq: list[tuple[str, int, int, str]] = field(default_factory=list)
+    offsets: dict[TopicPartitionKey, int] = field(default_factory=dict)
+    records: int = 0
+
+    def row_count(self) -> int:
+        return sum(len(r) for r in self.rows.values()) + len(self.audit) + len(self.state)
+
+
+def _stage(table: str) -> str:
+    return f"stage_{table}"
+
+
+async def prepare_connection(conn: asyncpg.Connection, schema: str) -> None:
+    """Create this connection's staging tables (temporary, emptied at each commit)."""
+    for spec in APPEND_TABLES.values():
+        if spec.table == "audit_events":
+            continue
+        await conn.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_stage(spec.table)}"
+            f' (LIKE "{schema}".{spec.table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+        )
+
+
+async def _append(conn: asyncpg.Connection, schema: str, table: str, columns: tuple[str, ...],
+                  rows: list[tuple[Any, ...]]) -> None:
+    try:
+        async with conn.transaction():  # a savepoint: a duplicate key undoes only this COPY
+            await conn.copy_records_to_table(
+                table, records=rows, columns=columns, schema_name=schema
+            )
+        return
+    except asyncpg.UniqueViolationError:
+        pass  # a replay (new cluster, republished record): take the fenced path
+    await conn.copy_records_to_table(_stage(table), records=rows, columns=columns)
+    cols = ", ".join(columns)
+    await conn.execute(
+        f'INSERT INTO "{schema}".{table} ({cols}) SELECT {cols} FROM {_stage(table)}'
+        " ON CONFLICT DO NOTHING"
+    )
+    await conn.execute(f"TRUNCATE {_stage(table)}")
+
+
+def _unnest(columns: tuple[str, ...]) -> str:
+    return ", ".join(f"${i}::{_PG_TYPES[c]}[]" for i, c in enumerate(columns, start=1))
+
+
+async def _upsert_forward(conn: asyncpg.Connection, schema: str, table: str,
+                          columns: tuple[str, ...], key: tuple[str, ...], guard: str,
+                          rows: list[tuple[Any, ...]]) -> None:
+    arrays = [list(col) for col in zip(*rows, strict=True)]
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
+    await conn.execute(
+        f'INSERT INTO "{schema}".{table} AS cur ({", ".join(columns)})'
+        f" SELECT * FROM unnest({_unnest(columns)})"
+        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} WHERE {guard}",
+        *arrays,
+    )
+
+
+async def _write_state(conn: asyncpg.Connection, schema: str,
+                       state: dict[tuple[str, int, bytes], tuple[bytes | None, int]]) -> None:
+    puts = [(t, p, k, v, o) for (t, p, k), (v, o) in state.items() if v is not None]
+    drops = [(t, p, k) for (t, p, k), (v, _) in state.items() if v is None]
+    if puts:
+        t, p, k, v, o = (list(c) for c in zip(*puts, strict=True))
+        await conn.execute(
+            f'INSERT INTO "{schema}".table_state (topic, partition, key, value, "offset")'
+            " SELECT * FROM unnest($1::text[], $2::int[], $3::bytea[], $4::bytea[], $5::bigint[])"
+            ' ON CONFLICT (topic, partition, key) DO UPDATE SET value = EXCLUDED.value,'
+            ' "offset" = EXCLUDED."offset", updated_at = now()',
+            t, p, k, v, o,
+        )
+    if drops:
+        t, p, k = (list(c) for c in zip(*drops, strict=True))
+        await conn.execute(
+            f'DELETE FROM "{schema}".table_state s USING unnest($1::text[], $2::int[], $3::bytea[])'
+            " AS d(topic, partition, key)"
+            " WHERE s.topic = d.topic AND s.partition = d.partition AND s.key = d.key",
+            t, p, k,
+        )
+
+
+async def _fence_offsets(conn: asyncpg.Connection, schema: str, group: str, cluster_id: str,
+                         batch: Batch, expected: dict[TopicPartitionKey, StoredOffset]) -> None:
+    tps = list(batch.offsets)
+    stored = {
+        (r["topic"], r["partition"]): (r["cluster_id"], int(r["next_offset"]))
+        for r in await conn.fetch(
+            f'SELECT topic, partition, cluster_id, next_offset FROM "{schema}".sink_offsets'
+            " WHERE group_id = $1 AND (topic, partition) IN"
+            " (SELECT * FROM unnest($2::text[], $3::int[])) FOR UPDATE",
+            group, [t for t, _ in tps], [p for _, p in tps],
+        )
+    }
+    for tp in tps:
+        if stored.get(tp) != expected.get(tp):
+            raise OffsetsMovedError(
+                f"{tp[0]}[{tp[1]}] is at {stored.get(tp)}, expected {expected.get(tp)}"
+            )
+    await conn.execute(
+        f'INSERT INTO "{schema}".sink_offsets AS cur (group_id, topic, partition, next_offset,'
+        " cluster_id) SELECT $1, t, p, o, $5::text"
+        " FROM unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, o)"
+        " ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset ="
+        " EXCLUDED.next_offset, cluster_id = EXCLUDED.cluster_id, updated_at = now()",
+        group, [t for t, _ in tps], [p for _, p in tps], [batch.offsets[tp] for tp in tps],
+        cluster_id,
+    )
+
+
+async def write_batch(
+    conn: asyncpg.Connection, schema: str, group: str, cluster_id: str, batch: Batch,
+    expected: dict[TopicPartitionKey, StoredOffset],
+    before_commit: Callable[[], Awaitable[None]] | None = None,
+) -> dict[str, int]:
+    """Write ``batch`` and its offsets in one transaction; returns rows written per table.
+
+    ``before_commit`` runs last inside the transaction (the DLQ send), so records a fenced
+    batch would have dead-lettered are not sent, and a failed send rolls the batch back.
+    """
+    written: dict[str, int] = {}
+    async with conn.transaction():
+        await _fence_offsets(conn, schema, group, cluster_id, batch, expected)
+        for table, rows in batch.rows.items():
+            if rows:
+                spec = next(s for s in APPEND_TABLES.values() if s.table == table)
+                await _append(conn, schema, table, spec.columns, rows)
+                written[table] = len(rows)
+        if batch.orders:
+            await _upsert_forward(conn, schema, "orders", ORDER_COLUMNS, ("intent_id",),
+                                  "cur.seq < EXCLUDED.seq", list(batch.orders.values()))
+        if batch.positions:
+            await _upsert_forward(
+                conn, schema, "positions", POSITION_COLUMNS, ("account_id", "instrument_token"),
+                "(cur.version, cur.updated_at) < (EXCLUDED.version, EXCLUDED.updated_at)",
+                list(batch.positions.values()),
+            )
+        if batch.audit:
+            written["audit_events"] = await append_audit(conn, schema, batch.audit)
+        if batch.state:
+            await _write_state(conn, schema, batch.state)
+            written["table_state"] = len(batch.state)
+        if batch.dlq:
+            await conn.executemany(
+                f'INSERT INTO "{schema}".sink_dlq (cluster_id, topic, partition, "offset", error)'
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                [(cluster_id, *d) for d in batch.dlq],
+            )
+        if before_commit is not None:
+            await before_commit()
+    return written
+
+
+async def load_offsets(
+    conn: asyncpg.Connection, schema: str, group: str, tps: list[TopicPartitionKey]
+) -> dict[TopicPartitionKey, StoredOffset]:
+    """What ``sink_offsets`` holds for these partitions: ``(cluster_id, next_offset)``."""
+    rows = await conn.fetch(
+        f'SELECT topic, partition, cluster_id, next_offset FROM "{schema}".sink_offsets'
+        " WHERE group_id = $1 AND (topic, partition) IN"
+        " (SELECT * FROM unnest($2::text[], $3::int[]))",
+        group, [t for t, _ in tps], [p for _, p in tps],
+    )
+    return {(r["topic"], r["partition"]): (r["cluster_id"], int(r["next_offset"])) for r in rows}
+
+
+async def record_topics(
+    conn: asyncpg.Connection, schema: str, group: str, cluster_id: str,
+    counts: dict[str, int], changelogs: set[str],
+) -> None:
+    """Remember the cluster and the partition counts (restore recreates changelogs from them)."""
+    await conn.execute(
+        f'INSERT INTO "{schema}".sink_clusters (group_id, cluster_id) VALUES ($1, $2)'
+        " ON CONFLICT DO NOTHING", group, cluster_id,
+    )
+    names = [t for t, n in counts.items() if n]
+    await conn.execute(
+        f'INSERT INTO "{schema}".topic_partitions (topic, partitions, changelog)'
+        " SELECT * FROM unnest($1::text[], $2::int[], $3::bool[])"
+        " ON CONFLICT (topic) DO UPDATE SET partitions = EXCLUDED.partitions",
+        names, [counts[t] for t in names], [t in changelogs for t in names],
+    )
