@@ -54,14 +54,26 @@ def _events(n: int) -> list[OrderEvent]:
     out = []
     for i in range(n):
         intent, step = divmod(i, 4)
-        out.append(OrderEvent(
-            event_id=f"ev-{i:09d}", intent_id=f"int-{intent:09d}", account_id=f"ACC{intent % 97}",
-            client_order_id=f"coid-{intent:09d}", instrument_token=str(2885 + intent % 211),
-            exchange=Exchange.NSE, side=Side.BUY if intent % 2 else Side.SELL,
-            status=STATUSES[step], seq=step + 1, quantity=10, filled_quantity=0,
-            leaves_quantity=10, price=Decimal("2450.0500"), stage="bench",
-            created_at=base + timedelta(microseconds=i), trace_id=f"tr-{intent}",
-        ))
+        out.append(
+            OrderEvent(
+                event_id=f"ev-{i:09d}",
+                intent_id=f"int-{intent:09d}",
+                account_id=f"ACC{intent % 97}",
+                client_order_id=f"coid-{intent:09d}",
+                instrument_token=str(2885 + intent % 211),
+                exchange=Exchange.NSE,
+                side=Side.BUY if intent % 2 else Side.SELL,
+                status=STATUSES[step],
+                seq=step + 1,
+                quantity=10,
+                filled_quantity=0,
+                leaves_quantity=10,
+                price=Decimal("2450.0500"),
+                stage="bench",
+                created_at=base + timedelta(microseconds=i),
+                trace_id=f"tr-{intent}",
+            )
+        )
     return out
 
 
@@ -71,8 +83,10 @@ async def _produce(settings: Settings, topic: str, payloads: list[tuple[bytes, b
     started = time.perf_counter()
     try:
         for start in range(0, len(payloads), 10_000):
-            futures = [await producer.send(topic, key=k, value=v)
-                       for k, v in payloads[start : start + 10_000]]
+            futures = [
+                await producer.send(topic, key=k, value=v)
+                for k, v in payloads[start : start + 10_000]
+            ]
             await asyncio.gather(*futures)
     finally:
         await producer.stop()
@@ -85,11 +99,15 @@ async def _count(conn: asyncpg.Connection, schema: str, table: str) -> int:
 
 def _sink_process(settings: Settings) -> subprocess.Popen[bytes]:
     """One more sink in the same group, as its own process (scale-out by partitions)."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-           "TRADEPIPE_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-           "TRADEPIPE_POSTGRES__DSN": DSN,
-           "TRADEPIPE_POSTGRES__DB_SCHEMA": settings.postgres.db_schema,
-           "TRADEPIPE_SINK__GROUP_ID": settings.sink.group_id, "TRADEPIPE_LOG__LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "TRADEPIPE_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "TRADEPIPE_POSTGRES__DSN": DSN,
+        "TRADEPIPE_POSTGRES__DB_SCHEMA": settings.postgres.db_schema,
+        "TRADEPIPE_SINK__GROUP_ID": settings.sink.group_id,
+        "TRADEPIPE_LOG__LEVEL": "WARNING",
+    }
     return spawn([sys.executable, "-m", "connectors.sink_cli", "sink"], env=env)
 
 
@@ -139,11 +157,13 @@ async def bench_sink(n: int, processes: int = 1) -> None:
             spec = APPEND_TABLES[ORDER_EVENTS]
             build = spec.row_builder()
             rows = [build(e.to_avro(), 0, i) for i, e in enumerate(events)]
-            await conn.execute(f'CREATE TABLE "{schema}".raw_copy'
-                               f' (LIKE "{schema}".order_events INCLUDING ALL)')
+            await conn.execute(
+                f'CREATE TABLE "{schema}".raw_copy (LIKE "{schema}".order_events INCLUDING ALL)'
+            )
             started = time.perf_counter()
-            await conn.copy_records_to_table("raw_copy", records=rows, columns=spec.columns,
-                                             schema_name=schema)
+            await conn.copy_records_to_table(
+                "raw_copy", records=rows, columns=spec.columns, schema_name=schema
+            )
             raw_rate = n / (time.perf_counter() - started)
             # And in the sink's batch size, one transaction each (what batching alone costs).
             await conn.execute(f'TRUNCATE "{schema}".raw_copy')
@@ -152,15 +172,20 @@ async def bench_sink(n: int, processes: int = 1) -> None:
             for start in range(0, n, size):
                 async with conn.transaction():
                     await conn.copy_records_to_table(
-                        "raw_copy", records=rows[start : start + size], columns=spec.columns,
-                        schema_name=schema)
+                        "raw_copy",
+                        records=rows[start : start + size],
+                        columns=spec.columns,
+                        schema_name=schema,
+                    )
             batched_rate = n / (time.perf_counter() - started)
         finally:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             await conn.close()
-    print(f"sink x{processes} (exactly-once: decode, COPY, orders upsert, offsets):"
-          f" {sink_rate:,.0f} rows/s"
-          f"  [{orders:,} current-state orders]")
+    print(
+        f"sink x{processes} (exactly-once: decode, COPY, orders upsert, offsets):"
+        f" {sink_rate:,.0f} rows/s"
+        f"  [{orders:,} current-state orders]"
+    )
     from streams import metrics
 
     batch_s = metrics.SINK_BATCH_SECONDS.collect()[0].samples
@@ -168,13 +193,19 @@ async def bench_sink(n: int, processes: int = 1) -> None:
     tx_sum = next(x.value for x in batch_s if x.name.endswith("_sum"))
     tx_n = next(x.value for x in batch_s if x.name.endswith("_count"))
     rows_sum = next(x.value for x in batch_rows if x.name.endswith("_sum"))
-    print(f"  {tx_n:.0f} transactions, {rows_sum / max(tx_n, 1):,.0f} rows each,"
-          f" {1000 * tx_sum / max(tx_n, 1):.1f} ms in Postgres each")
+    print(
+        f"  {tx_n:.0f} transactions, {rows_sum / max(tx_n, 1):,.0f} rows each,"
+        f" {1000 * tx_sum / max(tx_n, 1):.1f} ms in Postgres each"
+    )
     print(f"raw asyncpg COPY of the same rows into the same table shape: {raw_rate:,.0f} rows/s")
-    print(f"raw COPY in {settings.sink.batch_max_records:,}-row transactions:"
-          f" {batched_rate:,.0f} rows/s")
-    print(f"ratio sink / raw COPY: {sink_rate / raw_rate:.2f}  (target >= 0.50);"
-          f" sink / batched raw COPY: {sink_rate / batched_rate:.2f}")
+    print(
+        f"raw COPY in {settings.sink.batch_max_records:,}-row transactions:"
+        f" {batched_rate:,.0f} rows/s"
+    )
+    print(
+        f"ratio sink / raw COPY: {sink_rate / raw_rate:.2f}  (target >= 0.50);"
+        f" sink / batched raw COPY: {sink_rate / batched_rate:.2f}"
+    )
 
 
 def _faust_like_state(n_orders: int) -> list[tuple[Any, ...]]:
@@ -188,8 +219,15 @@ def _faust_like_state(n_orders: int) -> list[tuple[Any, ...]]:
     for a in range(97):
         rows.append(("tradepipe-risk-changelog", a % 6, f"ACC{a}".encode(), value, a))
         for inst in range(20):
-            rows.append(("tradepipe-positions-changelog", a % 6, f"ACC{a}:{2885 + inst}".encode(),
-                         value, a * 20 + inst))
+            rows.append(
+                (
+                    "tradepipe-positions-changelog",
+                    a % 6,
+                    f"ACC{a}:{2885 + inst}".encode(),
+                    value,
+                    a * 20 + inst,
+                )
+            )
     return rows
 
 
@@ -201,23 +239,40 @@ async def bench_restore(n_orders: int) -> None:
     try:
         state = _faust_like_state(n_orders)
         await conn.copy_records_to_table(
-            "table_state", records=state, schema_name=schema,
-            columns=("topic", "partition", "key", "value", "offset"))
+            "table_state",
+            records=state,
+            schema_name=schema,
+            columns=("topic", "partition", "key", "value", "offset"),
+        )
         await conn.executemany(
             f'INSERT INTO "{schema}".topic_partitions VALUES ($1, 6, true)',
-            [(t,) for t in sorted({r[0] for r in state})])
-        intents = [OrderIntent(
-            intent_id=f"int-{i:09d}", account_id=f"ACC{i % 97}", client_order_id=f"coid-{i}",
-            instrument_token="2885", exchange=Exchange.NSE, side=Side.BUY, quantity=1,
-            order_type="MARKET",  # type: ignore[arg-type]
-        ).to_avro() for i in range(n_orders // 100)]  # 1 % of the day still unprocessed
+            [(t,) for t in sorted({r[0] for r in state})],
+        )
+        intents = [
+            OrderIntent(
+                intent_id=f"int-{i:09d}",
+                account_id=f"ACC{i % 97}",
+                client_order_id=f"coid-{i}",
+                instrument_token="2885",
+                exchange=Exchange.NSE,
+                side=Side.BUY,
+                quantity=1,
+                order_type="MARKET",  # type: ignore[arg-type]
+            ).to_avro()
+            for i in range(n_orders // 100)
+        ]  # 1 % of the day still unprocessed
         spec = APPEND_TABLES["orders.intents.v1"]
         build = spec.row_builder()
-        await conn.copy_records_to_table("order_intents", schema_name=schema, columns=spec.columns,
-                                         records=[build(v, 0, i) for i, v in enumerate(intents)])
+        await conn.copy_records_to_table(
+            "order_intents",
+            schema_name=schema,
+            columns=spec.columns,
+            records=[build(v, 0, i) for i, v in enumerate(intents)],
+        )
         with EmbeddedBroker() as broker:
             settings = Settings(
-                kafka=KafkaSettings(bootstrap_servers=broker.bootstrap_servers), postgres=postgres)
+                kafka=KafkaSettings(bootstrap_servers=broker.bootstrap_servers), postgres=postgres
+            )
             console = Console(file=io.StringIO())
             started = time.perf_counter()
             summary = await restore(settings, console=console)
@@ -227,16 +282,22 @@ async def bench_restore(n_orders: int) -> None:
         await conn.close()
     records = sum(summary.changelogs.values())
     print(f"restore of a day with {n_orders:,} orders: {elapsed:.1f} s (target < 60 s)")
-    print(f"  changelog records re-seeded: {records:,} in {len(summary.changelogs)} changelogs"
-          f" ({records / elapsed:,.0f}/s), intents re-published: {summary.intents_republished:,},"
-          f" topics created: {len(summary.topics_created)}")
+    print(
+        f"  changelog records re-seeded: {records:,} in {len(summary.changelogs)} changelogs"
+        f" ({records / elapsed:,.0f}/s), intents re-published: {summary.intents_republished:,},"
+        f" topics created: {len(summary.topics_created)}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=200_000, help="order events to sink")
-    parser.add_argument("--processes", type=int, default=1,
-                        help="sink processes in the group (scale-out by partitions)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="sink processes in the group (scale-out by partitions)",
+    )
     parser.add_argument("--restore", action="store_true", help="time restore instead")
     parser.add_argument("--orders", type=int, default=100_000, help="orders in the restored day")
     args = parser.parse_args()

@@ -139,11 +139,17 @@ async def apply_migrations(
                     await conn.execute(
                         "INSERT INTO schema_migrations (version, name, checksum)"
                         " VALUES ($1, $2, $3)",
-                        migration.version, migration.name, migration.checksum,
+                        migration.version,
+                        migration.name,
+                        migration.checksum,
                     )
                 applied_now.append(migration.version)
-                log.info("migration_applied", schema=schema, version=migration.version,
-                         name=migration.name)
+                log.info(
+                    "migration_applied",
+                    schema=schema,
+                    version=migration.version,
+                    name=migration.name,
+                )
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1, $2)", _LOCK_NAMESPACE, lock_key)
     except PG_UNAVAILABLE as exc:

@@ -168,7 +168,9 @@ class PostgresSink:
         self.cluster_id = await fetch_cluster_id(self.settings.kafka)
         self._producer = aiokafka_producer(self.settings)
         self._consumer = aiokafka_consumer(
-            self.settings, group_id=self.group, metadata_max_age_ms=5_000,
+            self.settings,
+            group_id=self.group,
+            metadata_max_age_ms=5_000,
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         try:
@@ -214,8 +216,12 @@ class PostgresSink:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.stop()
 
     async def run(self) -> None:
@@ -265,8 +271,15 @@ class PostgresSink:
         started = time.perf_counter()
         try:
             conn = await self._connection()
-            written = await write_batch(conn, self.schema, self.group, self.cluster_id, batch,
-                                        self._stored, send_dlq if poison else None)
+            written = await write_batch(
+                conn,
+                self.schema,
+                self.group,
+                self.cluster_id,
+                batch,
+                self._stored,
+                send_dlq if poison else None,
+            )
         except OffsetsMovedError as exc:
             log.warning("sink_offsets_moved", detail=str(exc))
             await self._reseek()
@@ -323,10 +336,13 @@ class PostgresSink:
         async for attempt in AsyncRetrying(
             wait=wait_exponential(multiplier=0.1, max=5.0) + wait_random(0, 0.2),
             retry=retry_if_exception_type((SinkUnavailable, *PG_UNAVAILABLE)),
-            stop=lambda _: self._stopping.is_set(), reraise=True,
+            stop=lambda _: self._stopping.is_set(),
+            reraise=True,
             before_sleep=lambda rs: log.warning(
-                "sink_postgres_backoff", attempt=rs.attempt_number,
-                error=type(rs.outcome.exception()).__name__ if rs.outcome else None),
+                "sink_postgres_backoff",
+                attempt=rs.attempt_number,
+                error=type(rs.outcome.exception()).__name__ if rs.outcome else None,
+            ),
         ):
             with attempt:
                 conn = await connect(
@@ -356,8 +372,9 @@ class PostgresSink:
 
     async def _record_topics(self, counts: dict[str, int]) -> None:
         changelogs = {t for t in counts if t not in APPEND_TABLES}
-        await record_topics(await self._connection(), self.schema, self.group, self.cluster_id,
-                            counts, changelogs)
+        await record_topics(
+            await self._connection(), self.schema, self.group, self.cluster_id, counts, changelogs
+        )
 
     async def _with_postgres(self, fn: Any, *args: Any) -> Any:
         while True:

@@ -136,8 +136,13 @@ async def restore(
                 f'SELECT topic, count(*) AS n FROM "{schema}".table_state GROUP BY topic'
             )
         }
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console) as progress:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
             for topic in changelogs:
                 task = progress.add_task(f"changelog {topic}", total=counts.get(topic, 0))
                 summary.changelogs[topic] = await _reseed(
@@ -146,14 +151,24 @@ async def restore(
             codec = AvroCodec(FileRegistry())
             if republish_intents:
                 summary.intents_republished = await _republish(
-                    conn, producer, codec, progress, INTENTS, OrderIntent,
+                    conn,
+                    producer,
+                    codec,
+                    progress,
+                    INTENTS,
+                    OrderIntent,
                     f'SELECT i.* FROM "{schema}".order_intents i WHERE NOT EXISTS'
                     f' (SELECT 1 FROM "{schema}".orders o WHERE o.intent_id = i.intent_id)'
                     " ORDER BY i.created_at, i.intent_id",
                 )
             if republish_positions:
                 summary.positions_republished = await _republish(
-                    conn, producer, codec, progress, POSITIONS, PositionSnapshot,
+                    conn,
+                    producer,
+                    codec,
+                    progress,
+                    POSITIONS,
+                    PositionSnapshot,
                     "SELECT DISTINCT ON (account_id, instrument_token) *"
                     f' FROM "{schema}".position_snapshots'
                     " ORDER BY account_id, instrument_token, version DESC, created_at DESC",
@@ -168,9 +183,14 @@ async def restore(
         await conn.close()
     summary.seconds = time.perf_counter() - started
     console.print(summary.table())
-    log.info("restore_done", cluster_id=summary.cluster_id, seconds=round(summary.seconds, 2),
-             changelog_records=sum(summary.changelogs.values()),
-             intents=summary.intents_republished, positions=summary.positions_republished)
+    log.info(
+        "restore_done",
+        cluster_id=summary.cluster_id,
+        seconds=round(summary.seconds, 2),
+        changelog_records=sum(summary.changelogs.values()),
+        intents=summary.intents_republished,
+        positions=summary.positions_republished,
+    )
     return summary
 
 
@@ -185,7 +205,9 @@ async def _reseed(settings: Settings, conn: Any, producer: Any, topic: str, adva
     async with conn.transaction():
         cursor = conn.cursor(
             f'SELECT partition, key, value FROM "{schema}".table_state WHERE topic = $1'
-            ' ORDER BY partition, "offset"', topic, prefetch=_CHUNK,
+            ' ORDER BY partition, "offset"',
+            topic,
+            prefetch=_CHUNK,
         )
         async for row in cursor:
             current = (int(row["partition"]), bytes(row["key"]), bytes(row["value"]))
@@ -193,8 +215,9 @@ async def _reseed(settings: Settings, conn: Any, producer: Any, topic: str, adva
                 if single_tail and last[0] != current[0]:
                     tails.append(last)
                 else:
-                    pending.append(await producer.send(topic, key=last[1], value=last[2],
-                                                       partition=last[0]))
+                    pending.append(
+                        await producer.send(topic, key=last[1], value=last[2], partition=last[0])
+                    )
             last = current
             if len(pending) >= _CHUNK:
                 await _drain(pending)
@@ -223,8 +246,15 @@ async def _drain(futures: list[Any]) -> None:
         await fut
 
 
-async def _republish(conn: Any, producer: Any, codec: AvroCodec, progress: Progress, topic: str,
-                     record_type: type[OrderIntent] | type[PositionSnapshot], query: str) -> int:
+async def _republish(
+    conn: Any,
+    producer: Any,
+    codec: AvroCodec,
+    progress: Progress,
+    topic: str,
+    record_type: type[OrderIntent] | type[PositionSnapshot],
+    query: str,
+) -> int:
     rows = await conn.fetch(query)
     task = progress.add_task(f"re-publish {topic}", total=len(rows))
     encode = codec.encoder(topic, record_type)
@@ -232,8 +262,9 @@ async def _republish(conn: Any, producer: Any, codec: AvroCodec, progress: Progr
     pending = []
     for row in rows:
         record = record_type.from_avro({n: row[n] for n in names})
-        pending.append(await producer.send(topic, key=str(row["account_id"]).encode(),
-                                           value=encode(record)))
+        pending.append(
+            await producer.send(topic, key=str(row["account_id"]).encode(), value=encode(record))
+        )
     await _drain(pending)
     progress.advance(task, len(rows))
     return len(rows)

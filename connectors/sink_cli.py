@@ -49,8 +49,12 @@ async def run_sink(
                 loop.add_signal_handler(sig, stop.set)
             except (RuntimeError, ValueError):  # not the main thread: nothing to install
                 break
-    sink = PostgresSink(settings, changelog_topics=changelog_topics,
-                        changelog_patterns=changelog_patterns, serve_metrics=serve_metrics)
+    sink = PostgresSink(
+        settings,
+        changelog_topics=changelog_topics,
+        changelog_patterns=changelog_patterns,
+        serve_metrics=serve_metrics,
+    )
     await sink.start()
     runner = asyncio.create_task(sink.run())
     waiter = asyncio.create_task(stop.wait())
@@ -85,25 +89,37 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 def _settings() -> Settings:
     settings = get_settings()
-    configure_logging(level=settings.log.level, json_output=settings.log_json,
-                      file=settings.log.file)
+    configure_logging(
+        level=settings.log.level, json_output=settings.log_json, file=settings.log.file
+    )
     return settings
 
 
 @app.command("sink")
 def sink_command(
-    changelog_topic: Annotated[list[str] | None, typer.Option(
-        "--changelog-topic", help="A Faust changelog topic to keep in table_state (repeatable).")
+    changelog_topic: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--changelog-topic", help="A Faust changelog topic to keep in table_state (repeatable)."
+        ),
     ] = None,
-    changelog_pattern: Annotated[list[str] | None, typer.Option(
-        "--changelog-pattern",
-        help="Regex of changelog topics (repeatable; default '<app_id>-.+-changelog').")
+    changelog_pattern: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--changelog-pattern",
+            help="Regex of changelog topics (repeatable; default '<app_id>-.+-changelog').",
+        ),
     ] = None,
 ) -> None:
     """Copy the pipeline's streams and table state into Postgres, exactly once."""
     settings = _settings()
-    _run(run_sink(settings, changelog_topics=tuple(changelog_topic or ()),
-                  changelog_patterns=changelog_pattern))
+    _run(
+        run_sink(
+            settings,
+            changelog_topics=tuple(changelog_topic or ()),
+            changelog_patterns=changelog_pattern,
+        )
+    )
 
 
 @app.command("restore")
@@ -116,8 +132,9 @@ def restore_command(
 ) -> None:
     """Recreate topics and table changelogs from Postgres after the broker was lost."""
     settings = _settings()
-    summary: RestoreSummary = _run(restore(settings, force=force, republish_intents=intents,
-                                           republish_positions=positions))
+    summary: RestoreSummary = _run(
+        restore(settings, force=force, republish_intents=intents, republish_positions=positions)
+    )
     log.info("restore_command_done", seconds=round(summary.seconds, 2))
 
 

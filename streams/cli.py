@@ -15,6 +15,7 @@ import typer
 from pydantic import ValidationError
 
 from connectors.ingress.cli import keys_app, serve_command
+from connectors.sink_cli import audit_verify_command, restore_command, sink_command
 from streams.commands import schemas_cmd
 from streams.commands.send import send
 from streams.commands.tail import tail
@@ -36,6 +37,11 @@ app.command()(tail)
 app.add_typer(schemas_cmd.app, name="schemas")
 app.command("ingress")(serve_command)
 app.add_typer(keys_app, name="keys")
+app.command("sink")(sink_command)
+app.command("restore")(restore_command)
+audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+audit_app.command("verify")(audit_verify_command)
+app.add_typer(audit_app, name="audit")
 
 topics_app = typer.Typer(help="Kafka topics of the pipeline.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")

@@ -88,9 +88,14 @@ async def pg_schema(unique: str) -> AsyncIterator[str]:
         service_missing("PostgreSQL", exc)
     try:
         await conn.execute(f'CREATE SCHEMA "{schema}"')
-        yield schema
     finally:
+        await conn.close()
+    yield schema
+    # A fresh connection: the test may have restarted Postgres or killed our backends.
+    conn = await asyncpg.connect(PG_DSN)
+    try:
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
         await conn.close()
 
 

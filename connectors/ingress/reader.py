@@ -1,16 +1,9 @@
 """Reading an order's state for ``GET /v1/orders/{intent_id}``.
 
-``OrderReader`` is the interface; ``PostgresOrderReader`` reads the sink's tables in the
-settings' ``db_schema``. Until the sink is merged the layout below is this module's
-assumption (documented in ``docs/ingress.md``; the lead aligns names at merge)::
-
-    orders_current(intent_id PK, account_id, client_order_id, instrument_token, side, status,
-                   quantity, filled_quantity, leaves_quantity, price numeric,
-                   avg_fill_price numeric, broker_order_id, updated_at timestamptz)
-    order_events(event_id PK, intent_id, seq, status, filled_quantity, reason_code, reason,
-                 created_at timestamptz)
-
-Missing tables read as "no such order" (the sink has not created them yet).
+``OrderReader`` is the interface; ``PostgresOrderReader`` reads the sink's ``orders``
+(current state) and ``order_events`` (history) tables in the settings' ``db_schema``
+(``deploy/migrations/0002_orders.sql``). Missing tables read as "no such order" (the sink
+has not created them yet).
 """
 
 from __future__ import annotations
@@ -43,11 +36,11 @@ def _text(value: object) -> str | None:
 
 
 class PostgresOrderReader:
-    """``OrderReader`` over the sink's ``orders_current`` and ``order_events`` tables."""
+    """``OrderReader`` over the sink's ``orders`` and ``order_events`` tables."""
 
     def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
         self.pool = pool
-        self._current = f'"{schema}".orders_current'
+        self._current = f'"{schema}".orders'
         self._events = f'"{schema}".order_events'
 
     async def get(self, intent_id: str) -> OrderStateOut | None:

@@ -56,8 +56,20 @@ def link_hash(prev_hash: bytes, chain_seq: int, event: dict[str, Any]) -> bytes:
 
 
 _COLUMNS = (
-    "chain_seq", "event_id", "actor", "action", "outcome", "account_id", "subject", "details",
-    "created_at", "trace_id", "kafka_partition", "kafka_offset", "prev_hash", "hash",
+    "chain_seq",
+    "event_id",
+    "actor",
+    "action",
+    "outcome",
+    "account_id",
+    "subject",
+    "details",
+    "created_at",
+    "trace_id",
+    "kafka_partition",
+    "kafka_offset",
+    "prev_hash",
+    "hash",
 )
 
 
@@ -90,12 +102,24 @@ async def append_audit(
         seen.add(event["event_id"])
         seq += 1
         digest = link_hash(prev, seq, event)
-        rows.append((
-            seq, event["event_id"], event["actor"], event["action"], event["outcome"],
-            event.get("account_id"), event.get("subject"),
-            orjson.dumps(event.get("details") or {}, option=orjson.OPT_SORT_KEYS).decode(),
-            event["created_at"], event["trace_id"], partition, offset, prev, digest,
-        ))
+        rows.append(
+            (
+                seq,
+                event["event_id"],
+                event["actor"],
+                event["action"],
+                event["outcome"],
+                event.get("account_id"),
+                event.get("subject"),
+                orjson.dumps(event.get("details") or {}, option=orjson.OPT_SORT_KEYS).decode(),
+                event["created_at"],
+                event["trace_id"],
+                partition,
+                offset,
+                prev,
+                digest,
+            )
+        )
         prev = digest
     if rows:
         await conn.copy_records_to_table(
@@ -104,7 +128,8 @@ async def append_audit(
         await conn.execute(
             f'UPDATE "{schema}".audit_chain_head SET chain_seq = $1, hash = $2, updated_at = now()'
             " WHERE id = 1",
-            seq, prev,
+            seq,
+            prev,
         )
     return len(rows)
 
@@ -130,8 +155,9 @@ async def verify_chain(conn: asyncpg.Connection, schema: str, *, chunk: int = 50
         for row in batch:
             seq = int(row["chain_seq"])
             if seq != expected_seq:
-                return AuditVerdict(False, rows, expected_seq,
-                                    f"row {expected_seq} is missing (next row is {seq})")
+                return AuditVerdict(
+                    False, rows, expected_seq, f"row {expected_seq} is missing (next row is {seq})"
+                )
             if bytes(row["prev_hash"]) != prev:
                 return AuditVerdict(False, rows, seq, "prev_hash does not match the previous row")
             if link_hash(prev, seq, dict(row)) != bytes(row["hash"]):
@@ -145,6 +171,10 @@ async def verify_chain(conn: asyncpg.Connection, schema: str, *, chunk: int = 50
     if head is None:
         return AuditVerdict(False, rows, None, "the chain head row is missing")
     if int(head["chain_seq"]) != rows or bytes(head["hash"]) != prev:
-        return AuditVerdict(False, rows, rows + 1 if int(head["chain_seq"]) > rows else rows,
-                            f"chain ends at row {rows} but the head says {head['chain_seq']}")
+        return AuditVerdict(
+            False,
+            rows,
+            rows + 1 if int(head["chain_seq"]) > rows else rows,
+            f"chain ends at row {rows} but the head says {head['chain_seq']}",
+        )
     return AuditVerdict(True, rows)

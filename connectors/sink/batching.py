@@ -28,10 +28,23 @@ def _collapse_order(batch: Batch, e: dict[str, Any]) -> None:
     have = batch.orders.get(e["intent_id"])
     if have is None or have[7] < e["seq"]:
         batch.orders[e["intent_id"]] = (
-            e["intent_id"], e["account_id"], e["client_order_id"], e["instrument_token"],
-            e["exchange"], e["side"], e["status"], e["seq"], e["quantity"],
-            e["filled_quantity"], e["leaves_quantity"], e["price"], e["avg_fill_price"],
-            e["reason_code"], e["broker_order_id"], e["event_id"], e["created_at"],
+            e["intent_id"],
+            e["account_id"],
+            e["client_order_id"],
+            e["instrument_token"],
+            e["exchange"],
+            e["side"],
+            e["status"],
+            e["seq"],
+            e["quantity"],
+            e["filled_quantity"],
+            e["leaves_quantity"],
+            e["price"],
+            e["avg_fill_price"],
+            e["reason_code"],
+            e["broker_order_id"],
+            e["event_id"],
+            e["created_at"],
         )
 
 
@@ -40,14 +53,24 @@ def _collapse_position(batch: Batch, p: dict[str, Any]) -> None:
     have = batch.positions.get(key)
     if have is None or (have[10], have[11]) < (p["version"], p["created_at"]):
         batch.positions[key] = (
-            p["account_id"], p["instrument_token"], p["exchange"], p["quantity"],
-            p["avg_price"], p["realised_pnl"], p["unrealised_pnl"], p["fees"],
-            p["last_price"], p["last_fill_id"], p["version"], p["created_at"],
+            p["account_id"],
+            p["instrument_token"],
+            p["exchange"],
+            p["quantity"],
+            p["avg_price"],
+            p["realised_pnl"],
+            p["unrealised_pnl"],
+            p["fees"],
+            p["last_price"],
+            p["last_fill_id"],
+            p["version"],
+            p["created_at"],
         )
 
 
-def _append_stream(batch: Batch, poison: Poison, decoder: BatchDecoder, topic: str,
-                   partition: int, msgs: list[Any]) -> None:
+def _append_stream(
+    batch: Batch, poison: Poison, decoder: BatchDecoder, topic: str, partition: int, msgs: list[Any]
+) -> None:
     spec = APPEND_TABLES[topic]
     build = _BUILDERS[topic]
     rows = batch.rows.setdefault(spec.table, [])
@@ -72,8 +95,11 @@ def _append_stream(batch: Batch, poison: Poison, decoder: BatchDecoder, topic: s
             rows.append(row)
 
 
-def build_batch(data: Mapping[Any, list[Any]], decoder: BatchDecoder,
-                floors: Mapping[tuple[str, int], int | None]) -> tuple[Batch, Poison]:
+def build_batch(
+    data: Mapping[Any, list[Any]],
+    decoder: BatchDecoder,
+    floors: Mapping[tuple[str, int], int | None],
+) -> tuple[Batch, Poison]:
     """Turn ``{TopicPartition: [records]}`` into a batch and the poison found in it.
 
     Records below a partition's floor (the offset this sink last wrote or sought to) were

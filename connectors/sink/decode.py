@@ -26,8 +26,15 @@ from streams.errors import DecodeError
 __all__ = ["BatchDecoder"]
 
 _BLOCK_ERRORS = (
-    EOFError, ValueError, IndexError, KeyError, TypeError, OverflowError, UnicodeDecodeError,
-    struct.error, AttributeError,
+    EOFError,
+    ValueError,
+    IndexError,
+    KeyError,
+    TypeError,
+    OverflowError,
+    UnicodeDecodeError,
+    struct.error,
+    AttributeError,
 )
 
 
@@ -82,12 +89,14 @@ class BatchDecoder:
 
     def _block(self, container: _Container, bodies: list[bytes]) -> list[dict[str, Any]] | None:
         payload = b"".join(bodies)
-        data = (container.header + _long(len(bodies)) + _long(len(payload)) + payload
-                + container.sync)
+        data = (
+            container.header + _long(len(bodies)) + _long(len(payload)) + payload + container.sync
+        )
         stream = io.BytesIO(data)
         try:
             records: list[dict[str, Any]] = [
-                r for r in reader(stream, reader_schema=container.reader_schema)
+                r
+                for r in reader(stream, reader_schema=container.reader_schema)
                 if isinstance(r, dict)
             ]
         except _BLOCK_ERRORS:
@@ -105,8 +114,9 @@ class BatchDecoder:
                 return None
         return records
 
-    def decode_many(self, values: list[bytes | None],
-                    record_type: type[Record]) -> list[dict[str, Any] | DecodeError]:
+    def decode_many(
+        self, values: list[bytes | None], record_type: type[Record]
+    ) -> list[dict[str, Any] | DecodeError]:
         """Decode ``values`` (Confluent-framed); poison comes back as its ``DecodeError``."""
         results: list[dict[str, Any] | DecodeError | None] = [None] * len(values)
         groups: dict[int, list[int]] = {}

@@ -22,10 +22,15 @@ async def send_to_dlq(producer: Any, poison: list[tuple[Any, str]]) -> None:
     try:
         futures = [
             await producer.send(
-                dlq_topic(msg.topic), key=msg.key, value=msg.value,
-                headers=[("error", error.encode()), ("source_topic", msg.topic.encode()),
-                         ("partition", str(msg.partition).encode()),
-                         ("offset", str(msg.offset).encode())],
+                dlq_topic(msg.topic),
+                key=msg.key,
+                value=msg.value,
+                headers=[
+                    ("error", error.encode()),
+                    ("source_topic", msg.topic.encode()),
+                    ("partition", str(msg.partition).encode()),
+                    ("offset", str(msg.offset).encode()),
+                ],
             )
             for msg, error in poison
         ]
@@ -34,5 +39,10 @@ async def send_to_dlq(producer: Any, poison: list[tuple[Any, str]]) -> None:
         raise BrokerUnavailable(f"cannot write to the DLQ: {exc}") from exc
     for msg, error in poison:
         metrics.DLQ_RECORDS.labels(topic=msg.topic, code=error.split(":", 1)[0]).inc()
-        log.warning("sink_record_to_dlq", topic=msg.topic, partition=msg.partition,
-                    offset=msg.offset, error=error)
+        log.warning(
+            "sink_record_to_dlq",
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            error=error,
+        )

@@ -93,13 +93,37 @@ SUNK_TOPICS: tuple[str, ...] = tuple(APPEND_TABLES)
 
 # Current-state tables: the columns taken from the event, then the derived ones.
 ORDER_COLUMNS: tuple[str, ...] = (
-    "intent_id", "account_id", "client_order_id", "instrument_token", "exchange", "side",
-    "status", "seq", "quantity", "filled_quantity", "leaves_quantity", "price",
-    "avg_fill_price", "reason_code", "broker_order_id", "last_event_id", "updated_at",
+    "intent_id",
+    "account_id",
+    "client_order_id",
+    "instrument_token",
+    "exchange",
+    "side",
+    "status",
+    "seq",
+    "quantity",
+    "filled_quantity",
+    "leaves_quantity",
+    "price",
+    "avg_fill_price",
+    "reason_code",
+    "broker_order_id",
+    "last_event_id",
+    "updated_at",
 )
 POSITION_COLUMNS: tuple[str, ...] = (
-    "account_id", "instrument_token", "exchange", "quantity", "avg_price", "realised_pnl",
-    "unrealised_pnl", "fees", "last_price", "last_fill_id", "version", "updated_at",
+    "account_id",
+    "instrument_token",
+    "exchange",
+    "quantity",
+    "avg_price",
+    "realised_pnl",
+    "unrealised_pnl",
+    "fees",
+    "last_price",
+    "last_fill_id",
+    "version",
+    "updated_at",
 )
 
 

@@ -38,14 +38,30 @@ StoredOffset = tuple[str, int] | None
 """What ``sink_offsets`` holds for a partition: ``(cluster_id, next_offset)`` or nothing."""
 
 _PG_TYPES = {
-    "intent_id": "text", "account_id": "text", "client_order_id": "text",
-    "instrument_token": "text", "exchange": "text", "side": "text", "status": "text",
-    "seq": "bigint", "quantity": "bigint", "filled_quantity": "bigint",
-    "leaves_quantity": "bigint", "price": "numeric", "avg_fill_price": "numeric",
-    "reason_code": "text", "broker_order_id": "text", "last_event_id": "text",
-    "updated_at": "timestamptz", "avg_price": "numeric", "realised_pnl": "numeric",
-    "unrealised_pnl": "numeric", "fees": "numeric", "last_price": "numeric",
-    "last_fill_id": "text", "version": "bigint",
+    "intent_id": "text",
+    "account_id": "text",
+    "client_order_id": "text",
+    "instrument_token": "text",
+    "exchange": "text",
+    "side": "text",
+    "status": "text",
+    "seq": "bigint",
+    "quantity": "bigint",
+    "filled_quantity": "bigint",
+    "leaves_quantity": "bigint",
+    "price": "numeric",
+    "avg_fill_price": "numeric",
+    "reason_code": "text",
+    "broker_order_id": "text",
+    "last_event_id": "text",
+    "updated_at": "timestamptz",
+    "avg_price": "numeric",
+    "realised_pnl": "numeric",
+    "unrealised_pnl": "numeric",
+    "fees": "numeric",
+    "last_price": "numeric",
+    "last_fill_id": "text",
+    "version": "bigint",
 }
 
 
@@ -88,8 +104,13 @@ async def prepare_connection(conn: asyncpg.Connection, schema: str) -> None:
         )
 
 
-async def _append(conn: asyncpg.Connection, schema: str, table: str, columns: tuple[str, ...],
-                  rows: list[tuple[Any, ...]]) -> None:
+async def _append(
+    conn: asyncpg.Connection,
+    schema: str,
+    table: str,
+    columns: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+) -> None:
     try:
         async with conn.transaction():  # a savepoint: a duplicate key undoes only this COPY
             await conn.copy_records_to_table(
@@ -111,9 +132,15 @@ def _unnest(columns: tuple[str, ...]) -> str:
     return ", ".join(f"${i}::{_PG_TYPES[c]}[]" for i, c in enumerate(columns, start=1))
 
 
-async def _upsert_forward(conn: asyncpg.Connection, schema: str, table: str,
-                          columns: tuple[str, ...], key: tuple[str, ...], guard: str,
-                          rows: list[tuple[Any, ...]]) -> None:
+async def _upsert_forward(
+    conn: asyncpg.Connection,
+    schema: str,
+    table: str,
+    columns: tuple[str, ...],
+    key: tuple[str, ...],
+    guard: str,
+    rows: list[tuple[Any, ...]],
+) -> None:
     arrays = [list(col) for col in zip(*rows, strict=True)]
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
     await conn.execute(
@@ -124,8 +151,11 @@ async def _upsert_forward(conn: asyncpg.Connection, schema: str, table: str,
     )
 
 
-async def _write_state(conn: asyncpg.Connection, schema: str,
-                       state: dict[tuple[str, int, bytes], tuple[bytes | None, int]]) -> None:
+async def _write_state(
+    conn: asyncpg.Connection,
+    schema: str,
+    state: dict[tuple[str, int, bytes], tuple[bytes | None, int]],
+) -> None:
     puts = [(t, p, k, v, o) for (t, p, k), (v, o) in state.items() if v is not None]
     drops = [(t, p, k) for (t, p, k), (v, _) in state.items() if v is None]
     if puts:
@@ -133,9 +163,13 @@ async def _write_state(conn: asyncpg.Connection, schema: str,
         await conn.execute(
             f'INSERT INTO "{schema}".table_state (topic, partition, key, value, "offset")'
             " SELECT * FROM unnest($1::text[], $2::int[], $3::bytea[], $4::bytea[], $5::bigint[])"
-            ' ON CONFLICT (topic, partition, key) DO UPDATE SET value = EXCLUDED.value,'
+            " ON CONFLICT (topic, partition, key) DO UPDATE SET value = EXCLUDED.value,"
             ' "offset" = EXCLUDED."offset", updated_at = now()',
-            t, p, k, v, o,
+            t,
+            p,
+            k,
+            v,
+            o,
         )
     if drops:
         t, p, k = (list(c) for c in zip(*drops, strict=True))
@@ -143,12 +177,20 @@ async def _write_state(conn: asyncpg.Connection, schema: str,
             f'DELETE FROM "{schema}".table_state s USING unnest($1::text[], $2::int[], $3::bytea[])'
             " AS d(topic, partition, key)"
             " WHERE s.topic = d.topic AND s.partition = d.partition AND s.key = d.key",
-            t, p, k,
+            t,
+            p,
+            k,
         )
 
 
-async def _fence_offsets(conn: asyncpg.Connection, schema: str, group: str, cluster_id: str,
-                         batch: Batch, expected: dict[TopicPartitionKey, StoredOffset]) -> None:
+async def _fence_offsets(
+    conn: asyncpg.Connection,
+    schema: str,
+    group: str,
+    cluster_id: str,
+    batch: Batch,
+    expected: dict[TopicPartitionKey, StoredOffset],
+) -> None:
     tps = list(batch.offsets)
     stored = {
         (r["topic"], r["partition"]): (r["cluster_id"], int(r["next_offset"]))
@@ -156,7 +198,9 @@ async def _fence_offsets(conn: asyncpg.Connection, schema: str, group: str, clus
             f'SELECT topic, partition, cluster_id, next_offset FROM "{schema}".sink_offsets'
             " WHERE group_id = $1 AND (topic, partition) IN"
             " (SELECT * FROM unnest($2::text[], $3::int[])) FOR UPDATE",
-            group, [t for t, _ in tps], [p for _, p in tps],
+            group,
+            [t for t, _ in tps],
+            [p for _, p in tps],
         )
     }
     for tp in tps:
@@ -170,13 +214,20 @@ async def _fence_offsets(conn: asyncpg.Connection, schema: str, group: str, clus
         " FROM unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, o)"
         " ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset ="
         " EXCLUDED.next_offset, cluster_id = EXCLUDED.cluster_id, updated_at = now()",
-        group, [t for t, _ in tps], [p for _, p in tps], [batch.offsets[tp] for tp in tps],
+        group,
+        [t for t, _ in tps],
+        [p for _, p in tps],
+        [batch.offsets[tp] for tp in tps],
         cluster_id,
     )
 
 
 async def write_batch(
-    conn: asyncpg.Connection, schema: str, group: str, cluster_id: str, batch: Batch,
+    conn: asyncpg.Connection,
+    schema: str,
+    group: str,
+    cluster_id: str,
+    batch: Batch,
     expected: dict[TopicPartitionKey, StoredOffset],
     before_commit: Callable[[], Awaitable[None]] | None = None,
 ) -> dict[str, int]:
@@ -194,11 +245,22 @@ async def write_batch(
                 await _append(conn, schema, table, spec.columns, rows)
                 written[table] = len(rows)
         if batch.orders:
-            await _upsert_forward(conn, schema, "orders", ORDER_COLUMNS, ("intent_id",),
-                                  "cur.seq < EXCLUDED.seq", list(batch.orders.values()))
+            await _upsert_forward(
+                conn,
+                schema,
+                "orders",
+                ORDER_COLUMNS,
+                ("intent_id",),
+                "cur.seq < EXCLUDED.seq",
+                list(batch.orders.values()),
+            )
         if batch.positions:
             await _upsert_forward(
-                conn, schema, "positions", POSITION_COLUMNS, ("account_id", "instrument_token"),
+                conn,
+                schema,
+                "positions",
+                POSITION_COLUMNS,
+                ("account_id", "instrument_token"),
                 "(cur.version, cur.updated_at) < (EXCLUDED.version, EXCLUDED.updated_at)",
                 list(batch.positions.values()),
             )
@@ -226,24 +288,34 @@ async def load_offsets(
         f'SELECT topic, partition, cluster_id, next_offset FROM "{schema}".sink_offsets'
         " WHERE group_id = $1 AND (topic, partition) IN"
         " (SELECT * FROM unnest($2::text[], $3::int[]))",
-        group, [t for t, _ in tps], [p for _, p in tps],
+        group,
+        [t for t, _ in tps],
+        [p for _, p in tps],
     )
     return {(r["topic"], r["partition"]): (r["cluster_id"], int(r["next_offset"])) for r in rows}
 
 
 async def record_topics(
-    conn: asyncpg.Connection, schema: str, group: str, cluster_id: str,
-    counts: dict[str, int], changelogs: set[str],
+    conn: asyncpg.Connection,
+    schema: str,
+    group: str,
+    cluster_id: str,
+    counts: dict[str, int],
+    changelogs: set[str],
 ) -> None:
     """Remember the cluster and the partition counts (restore recreates changelogs from them)."""
     await conn.execute(
         f'INSERT INTO "{schema}".sink_clusters (group_id, cluster_id) VALUES ($1, $2)'
-        " ON CONFLICT DO NOTHING", group, cluster_id,
+        " ON CONFLICT DO NOTHING",
+        group,
+        cluster_id,
     )
     names = [t for t, n in counts.items() if n]
     await conn.execute(
         f'INSERT INTO "{schema}".topic_partitions (topic, partitions, changelog)'
         " SELECT * FROM unnest($1::text[], $2::int[], $3::bool[])"
         " ON CONFLICT (topic) DO UPDATE SET partitions = EXCLUDED.partitions",
-        names, [counts[t] for t in names], [t in changelogs for t in names],
+        names,
+        [counts[t] for t in names],
+        [t in changelogs for t in names],
     )

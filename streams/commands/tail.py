@@ -76,25 +76,24 @@ async def tail_records(
             back = limit or 10
             for tp in tps:
                 consumer.seek(tp, max(starts[tp], ends[tp] - back))
-        idle_rounds = 0
+        extra_polls = 0
         while limit is None or printed < limit:
             batch = await consumer.getmany(timeout_ms=500, max_records=500)
-            if not batch:
-                idle_rounds += 1
-                positions = [await consumer.position(tp) for tp in tps]
-                caught_up = all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True))
-                # End offsets can read low by one batch on the embedded broker (§7.3):
-                # one more empty round after catching up before stopping.
-                if not follow and caught_up and idle_rounds >= 2:
-                    break
-                continue
-            idle_rounds = 0
             for msg in (m for msgs in batch.values() for m in msgs):
                 if limit is not None and printed >= limit:
                     break
                 out.write(dumps_line(_record_line(codec, record_type, msg)) + "\n")
                 printed += 1
             out.flush()
+            if follow:
+                continue
+            # Without --follow: stop at the end offsets seen at the start. They can read low
+            # by one batch on the embedded broker (§7.3), so poll once more after reaching them.
+            positions = [await consumer.position(tp) for tp in tps]
+            if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
+                extra_polls += 1
+                if extra_polls > 1:
+                    break
     except (KafkaError, TimeoutError, OSError) as exc:
         raise BrokerUnavailable(
             f"cannot read from {settings.kafka.bootstrap_servers}: {exc or type(exc).__name__}"

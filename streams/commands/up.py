@@ -139,7 +139,7 @@ def _port_free(port: int) -> bool:
 
 def _processes(rate: float) -> list[tuple[str, list[str], bool]]:
     """(name, arguments, serves /metrics) of each process ``up`` runs."""
-    procs = [("worker", ["worker"], True)]
+    procs = [("worker", ["worker"], True), ("sink", ["sink"], True)]
     if rate > 0:
         procs.append(("demo", ["demo", "--rate", str(rate)], False))
     return procs

@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from tests.conftest import service_missing
 
 from connectors.ingress.client import AsyncIngressClient
 from connectors.ingress.server import IngressServer
 from connectors.ingress.store import IssuedSecret
 from streams.settings import IngressSettings, Settings
 from streams.topics import ensure_topics
+from tests.conftest import service_missing
 from tests.ingress.factories import FERNET_KEY
 
 

@@ -13,6 +13,7 @@ import pytest
 from connectors.ingress.client import AsyncIngressClient, IngressError
 from connectors.ingress.server import IngressServer
 from connectors.ingress.store import IssuedSecret
+from connectors.migrations import apply_migrations
 from schemas.codec import AvroCodec
 from schemas.records import AuditEvent, CommandKind, ControlCommand, TradingState
 from schemas.registry import FileRegistry
@@ -91,35 +92,20 @@ async def test_auth_failure_and_rate_limit_hit_are_audited(
 
 
 async def _sink_tables(settings: Settings, intent_id: str, account: str) -> None:
+    """The sink's own tables (its migrations), holding one partly filled order."""
+    await apply_migrations(settings.postgres)
     schema = settings.postgres.db_schema
     conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
     try:
-        await conn.execute(f"""
-            CREATE TABLE "{schema}".orders_current (
-                intent_id text PRIMARY KEY, account_id text, client_order_id text,
-                instrument_token text, side text, status text, quantity bigint,
-                filled_quantity bigint, leaves_quantity bigint, price numeric(18,4),
-                avg_fill_price numeric(18,4), broker_order_id text, updated_at timestamptz);
-            CREATE TABLE "{schema}".order_events (
-                event_id text PRIMARY KEY, intent_id text, seq int, status text,
-                filled_quantity bigint, reason_code text, reason text, created_at timestamptz);
-        """)
         now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
         await conn.execute(
-            f'INSERT INTO "{schema}".orders_current VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,'
-            " $10, $11, $12, $13)",
+            f'INSERT INTO "{schema}".orders (intent_id, account_id, client_order_id,'
+            " instrument_token, exchange, side, status, seq, quantity, filled_quantity,"
+            " leaves_quantity, price, avg_fill_price, broker_order_id, last_event_id, updated_at)"
+            " VALUES ($1, $2, 'co-1', '2885', 'NSE', 'BUY', 'PARTIALLY_FILLED', 3, 10, 4, 6,"
+            " 2450.05, 2450.0, 'B-1', 'ev-3', $3)",
             intent_id,
             account,
-            "co-1",
-            "2885",
-            "BUY",
-            "PARTIALLY_FILLED",
-            10,
-            4,
-            6,
-            2450.05,
-            2450.0,
-            "B-1",
             now,
         )
         for seq, status, filled in (
@@ -128,11 +114,16 @@ async def _sink_tables(settings: Settings, intent_id: str, account: str) -> None
             (3, "PARTIALLY_FILLED", 4),
         ):
             await conn.execute(
-                f'INSERT INTO "{schema}".order_events VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6)',
+                f'INSERT INTO "{schema}".order_events (event_id, intent_id, account_id,'
+                " client_order_id, instrument_token, exchange, side, status, seq, quantity,"
+                " filled_quantity, leaves_quantity, stage, created_at, trace_id, kafka_partition,"
+                " kafka_offset) VALUES ($1, $2, $3, 'co-1', '2885', 'NSE', 'BUY', $4, $5, 10,"
+                " $6::bigint, 10 - $6::bigint, 'test', $7, 't', 0, $5)",
                 f"ev-{seq}",
                 intent_id,
-                seq,
+                account,
                 status,
+                seq,
                 filled,
                 now,
             )

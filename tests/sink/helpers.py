@@ -41,8 +41,14 @@ CODEC = AvroCodec(FileRegistry())
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-async def produce_records(settings: Settings, topic: str, records: Sequence[Record],
-                          *, key_of: str = "account_id", chunk: int = 2000) -> int:
+async def produce_records(
+    settings: Settings,
+    topic: str,
+    records: Sequence[Record],
+    *,
+    key_of: str = "account_id",
+    chunk: int = 2000,
+) -> int:
     """Encode and produce records keyed by one of their fields, in lingering batches."""
     encode = CODEC.encoder(topic, type(records[0])) if records else None
     producer = aiokafka_producer(settings, linger_ms=10)
@@ -50,8 +56,11 @@ async def produce_records(settings: Settings, topic: str, records: Sequence[Reco
     try:
         for start in range(0, len(records), chunk):
             futures = [
-                await producer.send(topic, value=encode(r),  # type: ignore[misc]
-                                    key=str(getattr(r, key_of, "") or "").encode())
+                await producer.send(
+                    topic,
+                    value=encode(r),  # type: ignore[misc]
+                    key=str(getattr(r, key_of, "") or "").encode(),
+                )
                 for r in records[start : start + chunk]
             ]
             await asyncio.gather(*futures)
@@ -60,9 +69,13 @@ async def produce_records(settings: Settings, topic: str, records: Sequence[Reco
     return len(records)
 
 
-async def produce_raw(settings: Settings, topic: str,
-                      items: Iterable[tuple[bytes | None, bytes | None]],
-                      *, partition: int | None = None) -> int:
+async def produce_raw(
+    settings: Settings,
+    topic: str,
+    items: Iterable[tuple[bytes | None, bytes | None]],
+    *,
+    partition: int | None = None,
+) -> int:
     """Produce raw (key, value) pairs; a None value is a tombstone."""
     producer = aiokafka_producer(settings, linger_ms=10)
     await producer.start()
@@ -133,15 +146,19 @@ async def running_sink(settings: Settings, **kwargs: Any) -> AsyncIterator[Postg
 
 
 async def lose_broker_and_restore(
-    broker: EmbeddedBroker, settings: Settings, *, log_file: Path | None = None,
+    broker: EmbeddedBroker,
+    settings: Settings,
+    *,
+    log_file: Path | None = None,
     same_address: bool = False,
 ) -> tuple[EmbeddedBroker, Settings, RestoreSummary]:
     """SIGKILL ``broker`` (all topics lost), start a fresh one, run ``restore`` against it."""
     broker.kill()
     fresh = EmbeddedBroker(port=broker.port if same_address else None, log_file=log_file)
     fresh.start()
-    kafka = KafkaSettings(**{**settings.kafka.model_dump(),
-                             "bootstrap_servers": fresh.bootstrap_servers})
+    kafka = KafkaSettings(
+        **{**settings.kafka.model_dump(), "bootstrap_servers": fresh.bootstrap_servers}
+    )
     new_settings = settings.model_copy(update={"kafka": kafka})
     summary = await restore(new_settings, console=Console(file=io.StringIO(), width=120))
     return fresh, new_settings, summary

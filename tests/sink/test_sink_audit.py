@@ -50,7 +50,8 @@ async def test_update_of_an_audit_row_is_refused_by_the_database(sunk_audit: Set
     try:
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
             await conn.execute(
-                f'UPDATE "{sunk_audit.postgres.db_schema}".audit_events SET outcome = $1', "x")
+                f'UPDATE "{sunk_audit.postgres.db_schema}".audit_events SET outcome = $1', "x"
+            )
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
             await conn.execute(f'DELETE FROM "{sunk_audit.postgres.db_schema}".audit_events')
     finally:
@@ -58,8 +59,10 @@ async def test_update_of_an_audit_row_is_refused_by_the_database(sunk_audit: Set
 
 
 async def test_edited_row_is_named_as_the_first_broken_link(sunk_audit: Settings) -> None:
-    await _as_owner(sunk_audit.postgres.db_schema,
-                    "UPDATE \"{s}\".audit_events SET outcome = 'denied' WHERE chain_seq = 17")
+    await _as_owner(
+        sunk_audit.postgres.db_schema,
+        "UPDATE \"{s}\".audit_events SET outcome = 'denied' WHERE chain_seq = 17",
+    )
 
     verdict = await audit_verify(sunk_audit)
 
@@ -69,8 +72,9 @@ async def test_edited_row_is_named_as_the_first_broken_link(sunk_audit: Settings
 
 
 async def test_deleted_row_is_named_as_the_first_broken_link(sunk_audit: Settings) -> None:
-    await _as_owner(sunk_audit.postgres.db_schema,
-                    'DELETE FROM "{s}".audit_events WHERE chain_seq = 23')
+    await _as_owner(
+        sunk_audit.postgres.db_schema, 'DELETE FROM "{s}".audit_events WHERE chain_seq = 23'
+    )
 
     verdict = await audit_verify(sunk_audit)
 
@@ -79,8 +83,9 @@ async def test_deleted_row_is_named_as_the_first_broken_link(sunk_audit: Setting
 
 
 async def test_deleted_newest_row_is_caught_by_the_chain_head(sunk_audit: Settings) -> None:
-    await _as_owner(sunk_audit.postgres.db_schema,
-                    'DELETE FROM "{s}".audit_events WHERE chain_seq = 40')
+    await _as_owner(
+        sunk_audit.postgres.db_schema, 'DELETE FROM "{s}".audit_events WHERE chain_seq = 40'
+    )
 
     verdict = await audit_verify(sunk_audit)
 
@@ -89,10 +94,13 @@ async def test_deleted_newest_row_is_caught_by_the_chain_head(sunk_audit: Settin
 
 
 async def test_audit_verify_command_exits_non_zero_with_one_line_on_a_broken_chain(
-    sunk_audit: Settings, monkeypatch: pytest.MonkeyPatch,
+    sunk_audit: Settings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    await _as_owner(sunk_audit.postgres.db_schema,
-                    "UPDATE \"{s}\".audit_events SET actor = 'mallory' WHERE chain_seq = 5")
+    await _as_owner(
+        sunk_audit.postgres.db_schema,
+        "UPDATE \"{s}\".audit_events SET actor = 'mallory' WHERE chain_seq = 5",
+    )
     monkeypatch.setenv("TRADEPIPE_POSTGRES__DB_SCHEMA", sunk_audit.postgres.db_schema)
     from streams.settings import get_settings
 

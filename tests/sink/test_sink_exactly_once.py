@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _day(n_intents: int, steps: int = 4) -> list:
     """``n_intents`` orders, ``steps`` lifecycle events each, interleaved like a real day."""
-    return [make_order_event(i, seq=s, intent=i) for s in range(1, steps + 1)
-            for i in range(n_intents)]
+    return [
+        make_order_event(i, seq=s, intent=i) for s in range(1, steps + 1) for i in range(n_intents)
+    ]
 
 
 async def _assert_exactly_once(schema: str, events: int, intents: int, steps: int) -> None:
@@ -37,9 +38,11 @@ async def _assert_exactly_once(schema: str, events: int, intents: int, steps: in
     try:
         total = await conn.fetchval(f'SELECT count(*) FROM "{schema}".order_events')
         distinct = await conn.fetchval(
-            f'SELECT count(DISTINCT (kafka_partition, kafka_offset)) FROM "{schema}".order_events')
+            f'SELECT count(DISTINCT (kafka_partition, kafka_offset)) FROM "{schema}".order_events'
+        )
         orders = await conn.fetchrow(
-            f'SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM "{schema}".orders')
+            f'SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM "{schema}".orders'
+        )
     finally:
         await conn.close()
     assert total == events
@@ -60,13 +63,15 @@ def _sink_process(settings: Settings, log_file: Path) -> object:
         # A SIGKILLed member holds its partitions until its session expires: keep that short.
         "TRADEPIPE_KAFKA__SESSION_TIMEOUT_S": "3",
     }
-    return spawn([sys.executable, "-m", "connectors.sink_cli", "sink"], log_file=log_file,
-                 env=env, cwd=ROOT)
+    return spawn(
+        [sys.executable, "-m", "connectors.sink_cli", "sink"], log_file=log_file, env=env, cwd=ROOT
+    )
 
 
 @pytest.mark.slow
 async def test_sink_killed_with_sigkill_five_times_writes_every_record_once(
-    sink_settings: Settings, tmp_path: Path,
+    sink_settings: Settings,
+    tmp_path: Path,
 ) -> None:
     schema = sink_settings.postgres.db_schema
     intents, steps = 5000, 4
@@ -80,8 +85,11 @@ async def test_sink_killed_with_sigkill_five_times_writes_every_record_once(
         for cycle in range(5):
             before = await _safe_count(schema)
             proc = _sink_process(sink_settings, log_file)
-            producer = asyncio.create_task(_produce_slowly(
-                sink_settings, events[cycle * share : (cycle + 1) * share], chunk=500))
+            producer = asyncio.create_task(
+                _produce_slowly(
+                    sink_settings, events[cycle * share : (cycle + 1) * share], chunk=500
+                )
+            )
             deadline = time.monotonic() + 60
             while await _safe_count(schema) <= before and time.monotonic() < deadline:
                 assert proc.poll() is None, log_file.read_text()[-2000:]
@@ -133,7 +141,9 @@ async def test_terminated_postgres_connections_are_waited_out_exactly_once(
                 await asyncio.sleep(0.8)
                 await conn.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE application_name = $1", f"tradepipe-sink:{sink_settings.sink.group_id}")
+                    " WHERE application_name = $1",
+                    f"tradepipe-sink:{sink_settings.sink.group_id}",
+                )
         finally:
             await conn.close()
         await producer
@@ -145,7 +155,8 @@ async def test_terminated_postgres_connections_are_waited_out_exactly_once(
 
 
 async def test_offsets_from_another_cluster_are_not_trusted(
-    sink_settings: Settings, tmp_path: Path,
+    sink_settings: Settings,
+    tmp_path: Path,
 ) -> None:
     schema = sink_settings.postgres.db_schema
     await produce_records(sink_settings, FILLS, [make_fill(i) for i in range(300)])
@@ -169,7 +180,8 @@ async def test_offsets_from_another_cluster_are_not_trusted(
         fills = await conn.fetchval(f'SELECT count(*) FROM "{schema}".fills')
         clusters = await conn.fetchval(f'SELECT count(*) FROM "{schema}".sink_clusters')
         stale = await conn.fetchval(
-            f'SELECT count(*) FROM "{schema}".sink_offsets WHERE cluster_id <> $1', cluster)
+            f'SELECT count(*) FROM "{schema}".sink_offsets WHERE cluster_id <> $1', cluster
+        )
     finally:
         await conn.close()
     assert fills == 400

@@ -27,14 +27,18 @@ pytestmark = [
     pytest.mark.kafka,
     pytest.mark.postgres,
     pytest.mark.slow,
-    pytest.mark.skipif(os.environ.get("TRADEPIPE_TEST_PG_RESTART") != "1",
-                       reason="restarts the shared Postgres; set TRADEPIPE_TEST_PG_RESTART=1"),
+    pytest.mark.skipif(
+        os.environ.get("TRADEPIPE_TEST_PG_RESTART") != "1",
+        reason="restarts the shared Postgres; set TRADEPIPE_TEST_PG_RESTART=1",
+    ),
 ]
 
 
 @pytest.fixture
 async def restart_settings(
-    sink_broker: EmbeddedBroker, make_settings: Callable[..., Settings], unique: str,
+    sink_broker: EmbeddedBroker,
+    make_settings: Callable[..., Settings],
+    unique: str,
 ) -> AsyncIterator[Settings]:
     """Like ``sink_settings``, but the schema is dropped over a connection made afterwards
     (the shared ``pg_schema`` fixture's connection does not survive the restart)."""
@@ -57,8 +61,9 @@ def _pg_ctl(action: str) -> None:
     versions = sorted(p.name for p in Path("/etc/postgresql").iterdir())
     ctl = shutil.which("pg_ctlcluster")
     assert ctl is not None, "pg_ctlcluster is not installed"
-    subprocess.run([ctl, "--skip-systemctl-redirect", versions[-1], "main", action],
-                   check=True, timeout=60)
+    subprocess.run(
+        [ctl, "--skip-systemctl-redirect", versions[-1], "main", action], check=True, timeout=60
+    )
 
 
 async def _wait_for_postgres() -> None:

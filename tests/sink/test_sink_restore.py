@@ -49,37 +49,53 @@ def _latest(updates: list[tuple[int, bytes, bytes | None]]) -> dict[tuple[int, b
 
 
 async def test_broker_loss_then_restore_continues_without_duplicates(
-    sink_broker: EmbeddedBroker, sink_settings: Settings, tmp_path: Path,
+    sink_broker: EmbeddedBroker,
+    sink_settings: Settings,
+    tmp_path: Path,
 ) -> None:
     schema = sink_settings.postgres.db_schema
     changelog = f"{sink_settings.app_id}-orders-changelog"
     await ensure_topics(sink_settings.kafka, [TopicSpec(changelog, 6, "key", compacted=True)])
     updates = _changelog_updates(600)
     for p in range(6):
-        await produce_raw(sink_settings, changelog,
-                          [(k, v) for part, k, v in updates if part == p], partition=p)
+        await produce_raw(
+            sink_settings, changelog, [(k, v) for part, k, v in updates if part == p], partition=p
+        )
     await produce_records(sink_settings, INTENTS, [make_intent(i) for i in range(150)])
-    await produce_records(sink_settings, ORDER_EVENTS,
-                          [make_order_event(i, seq=s) for s in (1, 2) for i in range(100)])
+    await produce_records(
+        sink_settings,
+        ORDER_EVENTS,
+        [make_order_event(i, seq=s) for s in (1, 2) for i in range(100)],
+    )
     await produce_records(sink_settings, FILLS, [make_fill(i) for i in range(300)])
-    await produce_records(sink_settings, POSITIONS,
-                          [make_position(i, version=i, instrument=str(i % 3)) for i in range(12)])
+    await produce_records(
+        sink_settings,
+        POSITIONS,
+        [make_position(i, version=i, instrument=str(i % 3)) for i in range(12)],
+    )
     expected_state = _latest(updates)
     async with running_sink(sink_settings):
-        for table, n in (("fills", 300), ("order_events", 200), ("order_intents", 150),
-                         ("position_snapshots", 12), ("table_state", len(expected_state))):
+        for table, n in (
+            ("fills", 300),
+            ("order_events", 200),
+            ("order_intents", 150),
+            ("position_snapshots", 12),
+            ("table_state", len(expected_state)),
+        ):
             await wait_for_rows(schema, table, n)
 
     fresh, settings, summary = await lose_broker_and_restore(
-        sink_broker, sink_settings, log_file=tmp_path / "fresh.log")
+        sink_broker, sink_settings, log_file=tmp_path / "fresh.log"
+    )
     try:
         restored = await consume_all(settings, changelog, idle_s=1.5)
         restored_state = {(m.partition, m.key): m.value for m in restored}
         republished = await consume_all(settings, INTENTS, idle_s=1.0)
 
         await produce_records(settings, FILLS, [make_fill(i) for i in range(300, 400)])
-        await produce_records(settings, ORDER_EVENTS,
-                              [make_order_event(i, seq=1) for i in range(100, 150)])
+        await produce_records(
+            settings, ORDER_EVENTS, [make_order_event(i, seq=1) for i in range(100, 150)]
+        )
         async with running_sink(settings) as sink:
             await wait_for_rows(schema, "fills", 400)
             await wait_for_rows(schema, "order_events", 250)
@@ -91,7 +107,8 @@ async def test_broker_loss_then_restore_continues_without_duplicates(
     assert summary.changelogs == {changelog: len(expected_state)}
     assert restored_state == expected_state
     assert sorted(m.key for m in republished) == sorted(
-        make_intent(i).account_id.encode() for i in range(100, 150))
+        make_intent(i).account_id.encode() for i in range(100, 150)
+    )
     assert summary.positions_republished == 3
     assert await count_rows(schema, "fills") == 400
     assert await count_rows(schema, "order_events") == 250
@@ -101,14 +118,17 @@ async def test_broker_loss_then_restore_continues_without_duplicates(
     conn = await asyncpg.connect(PG_DSN)
     try:
         stale = await conn.fetchval(
-            f'SELECT count(*) FROM "{schema}".sink_offsets WHERE cluster_id <> $1', cluster)
+            f'SELECT count(*) FROM "{schema}".sink_offsets WHERE cluster_id <> $1', cluster
+        )
     finally:
         await conn.close()
     assert stale == 0
 
 
 async def test_running_sink_follows_a_broker_replaced_at_the_same_address(
-    sink_broker: EmbeddedBroker, sink_settings: Settings, tmp_path: Path,
+    sink_broker: EmbeddedBroker,
+    sink_settings: Settings,
+    tmp_path: Path,
 ) -> None:
     schema = sink_settings.postgres.db_schema
     await produce_records(sink_settings, FILLS, [make_fill(i) for i in range(300)])
@@ -119,7 +139,8 @@ async def test_running_sink_follows_a_broker_replaced_at_the_same_address(
             await wait_for_rows(schema, "fills", 300)
             old_cluster = sink.cluster_id
             fresh, settings, _ = await lose_broker_and_restore(
-                sink_broker, sink_settings, log_file=tmp_path / "fresh.log", same_address=True)
+                sink_broker, sink_settings, log_file=tmp_path / "fresh.log", same_address=True
+            )
             await produce_records(settings, FILLS, [make_fill(i) for i in range(250, 400)])
             await wait_for_rows(schema, "fills", 400)
             await asyncio.sleep(1.0)

@@ -31,8 +31,11 @@ async def test_every_sunk_topic_lands_in_its_table_with_typed_columns(
     await produce_records(sink_settings, INTENTS, [make_intent(i) for i in range(30)])
     await produce_records(sink_settings, ORDER_EVENTS, [make_order_event(i) for i in range(40)])
     await produce_records(sink_settings, FILLS, [make_fill(i) for i in range(20)])
-    await produce_records(sink_settings, POSITIONS,
-                          [make_position(i, version=i, instrument=str(i % 3)) for i in range(9)])
+    await produce_records(
+        sink_settings,
+        POSITIONS,
+        [make_position(i, version=i, instrument=str(i % 3)) for i in range(9)],
+    )
     await produce_records(sink_settings, AUDIT, [make_audit(i) for i in range(15)])
     await produce_records(sink_settings, CONTROL, [make_command(i) for i in range(5)])
 
@@ -46,10 +49,12 @@ async def test_every_sunk_topic_lands_in_its_table_with_typed_columns(
 
     conn = await asyncpg.connect(PG_DSN)
     try:
-        fill = await conn.fetchrow(f'SELECT * FROM "{schema}".fills WHERE fill_id = $1',
-                                   "fill-00000003")
+        fill = await conn.fetchrow(
+            f'SELECT * FROM "{schema}".fills WHERE fill_id = $1', "fill-00000003"
+        )
         positions = await conn.fetch(
-            f'SELECT * FROM "{schema}".positions ORDER BY instrument_token')
+            f'SELECT * FROM "{schema}".positions ORDER BY instrument_token'
+        )
         orders = await conn.fetchval(f'SELECT count(*) FROM "{schema}".orders')
         command = await conn.fetchrow(f'SELECT limits FROM "{schema}".control_commands LIMIT 1')
     finally:
@@ -89,8 +94,12 @@ async def test_changelog_keeps_latest_value_per_key_and_drops_tombstones(
     from streams.topics import TopicSpec, ensure_topics
 
     await ensure_topics(sink_settings.kafka, [TopicSpec(topic, 3, "key", compacted=True)])
-    await produce_raw(sink_settings, topic, [(b"k1", b"v1"), (b"k2", b"v2"), (b"k1", b"v1b"),
-                                             (b"k3", b"v3"), (b"k3", None)], partition=1)
+    await produce_raw(
+        sink_settings,
+        topic,
+        [(b"k1", b"v1"), (b"k2", b"v2"), (b"k1", b"v1b"), (b"k3", b"v3"), (b"k3", None)],
+        partition=1,
+    )
 
     async with running_sink(sink_settings):
         await wait_for_rows(schema, "sink_offsets", 1)
@@ -98,13 +107,17 @@ async def test_changelog_keeps_latest_value_per_key_and_drops_tombstones(
     conn = await asyncpg.connect(PG_DSN)
     try:
         rows = await conn.fetch(
-            f'SELECT partition, key, value FROM "{schema}".table_state ORDER BY key')
+            f'SELECT partition, key, value FROM "{schema}".table_state ORDER BY key'
+        )
         count = await conn.fetchval(
-            f'SELECT partitions FROM "{schema}".topic_partitions WHERE topic = $1', topic)
+            f'SELECT partitions FROM "{schema}".topic_partitions WHERE topic = $1', topic
+        )
     finally:
         await conn.close()
     assert [(r["partition"], r["key"], r["value"]) for r in rows] == [
-        (1, b"k1", b"v1b"), (1, b"k2", b"v2")]
+        (1, b"k1", b"v1b"),
+        (1, b"k2", b"v2"),
+    ]
     assert count == 3
 
 

@@ -42,7 +42,8 @@ def test_body_with_trailing_bytes_is_poison_and_neighbours_decode_intact() -> No
     good = [d for i, d in enumerate(decoded) if i != 10]
     assert all(isinstance(d, dict) for d in good)
     assert [d["event_id"] for d in good] == [  # type: ignore[index]
-        make_order_event(i).event_id for i in range(30) if i != 10]
+        make_order_event(i).event_id for i in range(30) if i != 10
+    ]
 
 
 def test_truncated_body_unknown_schema_and_tombstone_are_poison() -> None:
