@@ -87,7 +87,7 @@ class SimulatorFeed:
         try:
             while not self._stopping.is_set():
                 elapsed = time.monotonic() - began
-                if duration is not None and elapsed >= duration:
+                if duration is not None and self.rate <= 0 and elapsed >= duration:
                     break
                 target = int(self.rate * elapsed) + 1 if self.rate > 0 else sent + 1000
                 if count is not None:

@@ -110,7 +110,10 @@ class RedisSnapshotStore:
             with self._client.pipeline(transaction=False) as pipe:
                 for st in states:
                     st.version += 1
-                    pipe.hset(self.key(scope, st.partition), "snapshot", orjson.dumps(st.to_dict()))
+                    key = self.key(scope, st.partition)
+                    pipe.hset(key, "snapshot", orjson.dumps(st.to_dict()))
+                    if not st.outbox:  # nothing to send: acknowledged already
+                        pipe.hset(key, "acked", st.version)
                     st.snapshotted = dict(st.offsets)
                 pipe.execute()
         except (RedisError, OSError) as exc:

@@ -122,7 +122,8 @@ class PaperExchange:
             state, acked = self.store.load(self._scope, p)
             if state is None:
                 state = PartitionState(partition=p)
-            elif not acked and state.outbox:
+            resent = len(state.outbox) if not acked else 0
+            if resent:
                 self._produce(state.outbox)  # re-send what may not have reached the broker
                 self._flush()
                 self.store.mark_acked(self._scope, [state])
@@ -134,7 +135,7 @@ class PaperExchange:
                 offsets=state.offsets,
                 books=len(state.books),
                 resting=state.resting(),
-                resent=not acked,
+                resent=resent,
             )
         for tp in partitions:
             tp.offset = self.states[tp.partition].offsets.get(tp.topic, OFFSET_BEGINNING)
