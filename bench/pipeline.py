@@ -203,6 +203,11 @@ def main() -> None:
     parser.add_argument("--baseline", type=int, default=30_000, help="records per baseline")
     parser.add_argument("--tick-rate", type=float, default=2_000)
     parser.add_argument("--idle", type=float, default=20.0, help="stop after no new event for")
+    parser.add_argument(
+        "--one-record-batches",
+        action="store_true",
+        help="keep the dev profile's producer_max_batch_size=1 (DESIGN.md §7.3) in the worker",
+    )
     args = parser.parse_args()
     n: int = args.intents
     logs = Path(mkdtemp(prefix="bench-pipeline-"))
@@ -223,6 +228,8 @@ def main() -> None:
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEPIPE_")}
         env.update(RISK_ENV)
+        if not args.one_record_batches:  # nothing restarts here, so batching may stay on (§7.3)
+            env["TRADEPIPE_KAFKA__PRODUCER_MAX_BATCH_SIZE"] = "16384"
         env.update(
             TRADEPIPE_KAFKA__BOOTSTRAP_SERVERS=bootstrap,
             TRADEPIPE_REDIS__KEY_PREFIX=f"bench:{run_id}:",
@@ -304,6 +311,8 @@ def _report(
     print(
         f"\npipeline, {n:,} MARKET intents, ticks at {args.tick_rate:,.0f}/s, one worker, one run"
     )
+    batching = "1 record per batch" if args.one_record_batches else "16 KiB batches"
+    print(f"  worker producer: {batching}; event reader decodes in this process")
     print(f"  intents produced in {produce_s:.2f}s ({n / produce_s:,.0f}/s offered)")
     if furthest is None:
         print("  no order events came back for the run's intents")
