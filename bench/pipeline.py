@@ -123,16 +123,22 @@ def _intents(n: int, tokens: list[str], prefix: str) -> list[OrderIntent]:
     ]
 
 
-async def _produce(settings: Settings, intents: list[OrderIntent]) -> dict[str, float]:
-    """Produce at max rate; returns intent id -> created_at (epoch seconds)."""
+async def _produce(
+    settings: Settings, intents: list[OrderIntent], rate: float = 0.0
+) -> dict[str, float]:
+    """Produce at ``rate``/s (0: max); returns intent id -> created_at (epoch seconds)."""
     encode = CODEC.encoder(INTENTS, OrderIntent)
     producer = aiokafka_producer(settings)
     await producer.start()
     created: dict[str, float] = {}
+    chunk = 2000 if rate <= 0 else max(1, int(rate / 100))  # paced in 10 ms slices
+    began = time.monotonic()
     try:
-        for i in range(0, len(intents), 2000):
+        for i in range(0, len(intents), chunk):
+            if rate > 0:
+                await asyncio.sleep(max(0.0, began + i / rate - time.monotonic()))
             futures = []
-            for intent in intents[i : i + 2000]:
+            for intent in intents[i : i + chunk]:
                 intent.created_at = utcnow()
                 created[intent.intent_id] = intent.created_at.timestamp()
                 futures.append(
@@ -202,6 +208,7 @@ def main() -> None:
     parser.add_argument("--intents", type=int, default=50_000)
     parser.add_argument("--baseline", type=int, default=30_000, help="records per baseline")
     parser.add_argument("--tick-rate", type=float, default=2_000)
+    parser.add_argument("--rate", type=float, default=0.0, help="intents/s offered (0: max)")
     parser.add_argument("--idle", type=float, default=20.0, help="stop after no new event for")
     parser.add_argument(
         "--one-record-batches",
@@ -256,7 +263,7 @@ def main() -> None:
                 time.sleep(0.2)
             intents = _intents(n, tokens, f"run-{run_id}")
             t0 = time.time()
-            created = asyncio.run(_produce(settings, intents))
+            created = asyncio.run(_produce(settings, intents, args.rate))
             produce_s = time.time() - t0
             while time.monotonic() - reader.last_change < args.idle:
                 done = sum(1 for i in intents if "FILLED" in reader.seen.get(i.intent_id, {}))
