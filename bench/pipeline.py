@@ -332,7 +332,7 @@ def _report(
     for status in reached:
         vals = latencies[status]
         _row(status, len(vals), _pct(vals, 0.5), _pct(vals, 0.99), "ms")
-    print("  in-agent processing time per record, worker /metrics (bucket-interpolated):")
+    print("  in-agent time per record, worker /metrics (interpolated in buckets; first is 100 µs):")
     stages = _hist_quantiles(worker_metrics, "tradepipe_processing_seconds", "agent")
     for agent, (p50, p99, count) in sorted(stages.items()):
         _row(agent, count, p50, p99, "µs")
