@@ -16,8 +16,9 @@ from pydantic import ValidationError
 
 from connectors.ingress.cli import keys_app, serve_command
 from connectors.sink_cli import audit_verify_command, restore_command, sink_command
-from streams.commands import schemas_cmd
+from streams.commands import instruments, paper, schemas_cmd
 from streams.commands.send import send
+from streams.commands.simulate import simulate
 from streams.commands.tail import tail
 from streams.commands.up import up
 from streams.errors import IncompatibleSchema, InvalidInput, TradepipeError
@@ -42,6 +43,9 @@ app.command("restore")(restore_command)
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 audit_app.command("verify")(audit_verify_command)
 app.add_typer(audit_app, name="audit")
+app.add_typer(paper.app, name="paper")
+app.command()(simulate)
+app.add_typer(instruments.app, name="instruments")
 
 topics_app = typer.Typer(help="Kafka topics of the pipeline.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")

@@ -24,6 +24,8 @@ from streams.topics import ensure_topics
 __all__ = ["up"]
 
 STACK_ENV = Path(".tradepipe/stack.env")
+# Simulated ticks per second: modest, and enough for the demo's orders to fill.
+TICK_RATE = 20
 
 
 class _Stop(Exception):
@@ -72,7 +74,7 @@ def up(
         int, typer.Option(help="broker port (0: 9092 if free, else any free port)")
     ] = 0,
 ) -> None:
-    """Run broker, worker, sink and a demo feed; print where everything is; Ctrl-C stops all."""
+    """Run broker, worker, paper exchange, tick simulator and a demo feed; Ctrl-C stops all."""
     console = Console()
     running = _existing_stack()
     if running:
@@ -139,7 +141,12 @@ def _port_free(port: int) -> bool:
 
 def _processes(rate: float) -> list[tuple[str, list[str], bool]]:
     """(name, arguments, serves /metrics) of each process ``up`` runs."""
-    procs = [("worker", ["worker"], True), ("sink", ["sink"], True)]
+    procs = [
+        ("worker", ["worker"], True),
+        ("sink", ["sink"], True),
+        ("paper", ["paper"], True),
+        ("simulator", ["simulate", "--rate", str(TICK_RATE)], False),
+    ]
     if rate > 0:
         procs.append(("demo", ["demo", "--rate", str(rate)], False))
     return procs
