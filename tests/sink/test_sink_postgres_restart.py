@@ -1,7 +1,8 @@
 """A real Postgres restart mid-run: the sink backs off, resumes, and writes everything once.
 
-Opt-in (``TRADEPIPE_TEST_PG_RESTART=1``): it restarts the machine's shared server, which
-disrupts anyone else using it. The server is always started again on the way out.
+Runs under ``CI=true`` (CI has the machine to itself) or with ``TRADEPIPE_TEST_PG_RESTART=1``:
+it restarts the machine's server, which disrupts anyone else using it. The server is always
+started again on the way out.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from streams import metrics
 from streams.embedded import EmbeddedBroker
 from streams.settings import PostgresSettings, Settings, SinkSettings
 from streams.topics import ORDER_EVENTS, ensure_topics
+from tests.conftest import IN_CI
 from tests.sink.factories import make_order_event
 from tests.sink.helpers import PG_DSN, produce_records, running_sink, wait_for_rows
 
@@ -28,8 +30,8 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.slow,
     pytest.mark.skipif(
-        os.environ.get("TRADEPIPE_TEST_PG_RESTART") != "1",
-        reason="restarts the shared Postgres; set TRADEPIPE_TEST_PG_RESTART=1",
+        os.environ.get("TRADEPIPE_TEST_PG_RESTART") != "1" and not IN_CI,
+        reason="restarts the machine's Postgres; runs in CI, or set TRADEPIPE_TEST_PG_RESTART=1",
     ),
 ]
 
