@@ -13,24 +13,11 @@ import faust
 
 from schemas.codec import AvroCodec
 from schemas.contracts import TOPIC_VALUE_TYPES
-from schemas.registry import ConfluentRegistry, FileRegistry, SchemaRegistry
+from streams.codec_factory import make_codec, make_registry
 from streams.faust_codec import DlqTopic, register_codecs
-from streams.settings import Profile, RegistrySettings, Settings
+from streams.settings import Profile, Settings
 
 __all__ = ["Pipeline", "build_pipeline", "faust_broker_urls", "make_codec", "make_registry"]
-
-
-def make_registry(registry: RegistrySettings) -> SchemaRegistry:
-    """The registry chosen by settings."""
-    if registry.kind == "confluent":
-        auth = registry.basic_auth.get_secret_value() if registry.basic_auth else None
-        return ConfluentRegistry(registry.url, basic_auth=auth)
-    return FileRegistry(registry.lock_file) if registry.lock_file else FileRegistry()
-
-
-def make_codec(settings: Settings) -> AvroCodec:
-    """An Avro codec on the configured registry."""
-    return AvroCodec(make_registry(settings.registry))
 
 
 def faust_broker_urls(bootstrap_servers: str) -> list[str]:

@@ -14,8 +14,9 @@ import click
 import typer
 from pydantic import ValidationError
 
-from streams.commands import schemas_cmd
+from streams.commands import instruments, paper, schemas_cmd
 from streams.commands.send import send
+from streams.commands.simulate import simulate
 from streams.commands.tail import tail
 from streams.commands.up import up
 from streams.errors import IncompatibleSchema, InvalidInput, TradepipeError
@@ -33,6 +34,9 @@ app.command()(up)
 app.command()(send)
 app.command()(tail)
 app.add_typer(schemas_cmd.app, name="schemas")
+app.add_typer(paper.app, name="paper")
+app.command()(simulate)
+app.add_typer(instruments.app, name="instruments")
 
 topics_app = typer.Typer(help="Kafka topics of the pipeline.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")

@@ -16,7 +16,8 @@ from faust.types import AppT, CodecArg
 from schemas.codec import AvroCodec
 from schemas.contracts import dlq_topic
 from schemas.records import Record
-from streams.errors import DecodeError, TradepipeError
+from streams.dlq import dlq_headers
+from streams.errors import DecodeError
 from streams.metrics import AGENT_ERRORS, DLQ_RECORDS
 
 __all__ = [
@@ -60,22 +61,6 @@ def register_codecs(codec: AvroCodec, topics: dict[str, type[Record]]) -> dict[s
         codecs.register(name, AvroFaustCodec(codec, topic, record_type))
         names[topic] = name
     return names
-
-
-def dlq_headers(
-    exc: BaseException, topic: str, partition: int, offset: int, agent: str = ""
-) -> list[tuple[str, bytes]]:
-    """Headers of a DLQ record: why, and where the original came from."""
-    code = exc.code if isinstance(exc, TradepipeError) else type(exc).__name__
-    cause = exc.__cause__ if exc.__cause__ is not None else exc
-    return [
-        ("error", str(cause)[:1000].encode()),
-        ("error_code", str(code).encode()),
-        ("source_topic", topic.encode()),
-        ("source_partition", str(partition).encode()),
-        ("source_offset", str(offset).encode()),
-        ("agent", agent.encode()),
-    ]
 
 
 class DlqTopic(faust.Topic):

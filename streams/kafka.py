@@ -79,6 +79,9 @@ def confluent_producer_config(settings: Settings, **overrides: Any) -> dict[str,
         "linger.ms": max(kafka.linger_ms, 1),
         "enable.idempotence": settings.idempotent_producer,
         "security.protocol": kafka.security_protocol,
+        # The Java client's (and aiokafka's) key hash: librdkafka's default (CRC32) would put
+        # a key on another partition than the rest of the pipeline and break co-partitioning.
+        "partitioner": "murmur2_random",
     }
     if settings.profile is Profile.DEV:
         conf["api.version.request"] = True

@@ -23,6 +23,10 @@ __all__ = [
     "FILLS",
     "ILLEGAL_TRANSITIONS",
     "KILL_SWITCH_STATE",
+    # paper exchange
+    "PAPER_BATCH_SECONDS",
+    "PAPER_RESTING_ORDERS",
+    "PAPER_SNAPSHOT_SECONDS",
     # consumer lag
     "CONSUMER_LAG",
     # sink
@@ -136,6 +140,28 @@ ILLEGAL_TRANSITIONS = Counter(
 KILL_SWITCH_STATE = Gauge(
     "tradepipe_trading_state",
     "Global trading state: 0 ACTIVE, 1 REDUCING, 2 HALTED.",
+    [],
+    registry=REGISTRY,
+)
+
+# --- paper exchange -------------------------------------------------------------------
+PAPER_BATCH_SECONDS = Histogram(
+    "tradepipe_paper_batch_seconds",
+    "Paper exchange: processing time of one consumed batch (decode, match, encode; no waits).",
+    [],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+PAPER_SNAPSHOT_SECONDS = Histogram(
+    "tradepipe_paper_snapshot_seconds",
+    "Paper exchange: time to write the state snapshots of one batch.",
+    [],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+PAPER_RESTING_ORDERS = Gauge(
+    "tradepipe_paper_resting_orders",
+    "Paper exchange: orders working in this process's books.",
     [],
     registry=REGISTRY,
 )

@@ -21,6 +21,7 @@ __all__ = [
     "IngressSettings",
     "KafkaSettings",
     "LogSettings",
+    "PaperSettings",
     "PostgresSettings",
     "Profile",
     "RedisSettings",
@@ -111,6 +112,17 @@ class RiskSettings(_Frozen):
     fat_finger_pct: Decimal = Decimal("10")
 
 
+class PaperSettings(_Frozen):
+    """The paper exchange process and the tick simulator."""
+
+    group_id: str = "tradepipe-paper"
+    slippage_bps: Decimal = Field(default=Decimal(0), ge=0)
+    max_batch: int = Field(default=2000, ge=1)
+    # Tick-only progress is snapshotted at most this often (output batches always are).
+    snapshot_interval_s: float = Field(default=1.0, gt=0)
+    simulator_rate: float = Field(default=20.0, ge=0)
+
+
 class SinkSettings(_Frozen):
     """The Postgres sink's consumer."""
 
@@ -196,6 +208,7 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     risk: RiskSettings = RiskSettings()
     sink: SinkSettings = SinkSettings()
+    paper: PaperSettings = PaperSettings()
     ingress: IngressSettings = IngressSettings()
     smartapi: SmartApiSettings = SmartApiSettings()
     agents: AgentSettings = AgentSettings()

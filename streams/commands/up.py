@@ -24,6 +24,8 @@ from streams.topics import ensure_topics
 __all__ = ["up"]
 
 STACK_ENV = Path(".tradepipe/stack.env")
+# Simulated ticks per second: modest, and enough for the demo's orders to fill.
+TICK_RATE = 20
 
 
 class _Stop(Exception):
@@ -139,7 +141,11 @@ def _port_free(port: int) -> bool:
 
 def _processes(rate: float) -> list[tuple[str, list[str], bool]]:
     """(name, arguments, serves /metrics) of each process ``up`` runs."""
-    procs = [("worker", ["worker"], True)]
+    procs = [
+        ("worker", ["worker"], True),
+        ("paper", ["paper"], True),
+        ("simulator", ["simulate", "--rate", str(TICK_RATE)], False),
+    ]
     if rate > 0:
         procs.append(("demo", ["demo", "--rate", str(rate)], False))
     return procs
