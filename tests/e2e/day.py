@@ -9,6 +9,7 @@ by hand in ``EXPECTED`` (fees: the paper exchange's default 3 bps per fill, to t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import random
 import time
@@ -124,6 +125,8 @@ class TradingDay:
     worker: TradepipeProcess | None = None
     kills: int = 0
     decisions: dict[str, OrderEvent] = field(default_factory=dict)
+    expect: dict[str, str] = field(default_factory=dict)
+    latest: dict[tuple[str, str], PositionSnapshot] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.events = TopicReader(self.bootstrap, "orders.events.v1", OrderEvent)
@@ -210,7 +213,11 @@ class TradingDay:
         """Wait until ``quantity`` of ``intent`` has filled."""
 
         def done() -> bool:
-            got = {f.fill_id: f.quantity for f in self.fills.records() if f.intent_id == intent.intent_id}
+            got = {
+                f.fill_id: f.quantity
+                for f in self.fills.records()
+                if f.intent_id == intent.intent_id
+            }
             return sum(got.values()) >= quantity
 
         await self._wait(self.fills, done)
@@ -242,7 +249,9 @@ class TradingDay:
             await check(rejected, list(REJECTIONS), "gallery")
             ok = _intent("RJ", client_order_id="RJ-dup")
             await check([ok], ["ROUTED"], "validation_ok")
-            await check([_intent("RJ", client_order_id="RJ-dup")], ["DUPLICATE_CLIENT_ORDER_ID"], "dup")
+            await check(
+                [_intent("RJ", client_order_id="RJ-dup")], ["DUPLICATE_CLIENT_ORDER_ID"], "dup"
+            )
 
         add(("validation", validation))
 
@@ -256,7 +265,9 @@ class TradingDay:
                 ["NO_REFERENCE_PRICE", "FAT_FINGER", "MAX_NOTIONAL"],
                 "risk_simple",
             )
-            await self.command("RK2", command=CommandKind.SET_LIMITS, limits={"max_open_orders": "1"})
+            await self.command(
+                "RK2", command=CommandKind.SET_LIMITS, limits={"max_open_orders": "1"}
+            )
             bad = await self.command(
                 "RK2", command=CommandKind.SET_LIMITS, limits={"max_open_orders": "lots"}
             )
@@ -304,7 +315,9 @@ class TradingDay:
                 "ACC1", command=CommandKind.SET_LIMITS, limits={"max_daily_loss": "500"}
             )
             await check([_intent("ACC1", price=D("2445.00"))], ["DAILY_LOSS_LIMIT"], "loss")
-            await self.command("ACC1", command=CommandKind.SET_LIMITS, limits={"max_daily_loss": ""})
+            await self.command(
+                "ACC1", command=CommandKind.SET_LIMITS, limits={"max_daily_loss": ""}
+            )
             buy = _market("ACC1", Side.BUY, 50)
             await check([buy], ["ROUTED"], "buy50")
             await self.accepted(buy)
@@ -321,7 +334,9 @@ class TradingDay:
                 trading_state=TradingState.REDUCING,
             )
             assert switch.details["to"] == "REDUCING"
-            await check([_intent("ACC1", quantity=10, price=D("2446.00"))], ["REDUCING_ONLY"], "red")
+            await check(
+                [_intent("ACC1", quantity=10, price=D("2446.00"))], ["REDUCING_ONLY"], "red"
+            )
             sell = _market("ACC1", Side.SELL, 20)
             await check([sell], ["ROUTED"], "sell20")
             await self.accepted(sell)
@@ -367,14 +382,10 @@ class TradingDay:
         def matches() -> bool:
             for s in self.positions.records():
                 latest[(s.account_id, s.instrument_token)] = s
-            return all(
-                k in latest and _figures(latest[k]) == v for k, v in want.items()
-            )
+            return all(k in latest and _figures(latest[k]) == v for k, v in want.items())
 
-        try:
+        with contextlib.suppress(AssertionError):  # the caller asserts figure by figure
             await self._wait(self.positions, matches)
-        except AssertionError:
-            pass
         return latest
 
     async def close(self) -> None:

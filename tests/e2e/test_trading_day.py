@@ -75,7 +75,7 @@ async def _play(
     day = TradingDay(broker.bootstrap_servers, start_worker, kill_after=kill_after)
     day.worker = start_worker()
     try:
-        day.expect = await day.run()  # type: ignore[attr-defined]  # kept for the asserts
+        day.expect = await day.run()
         # a venue event the order state machine must refuse: REJECTED after FILLED
         first_buy = next(
             e.intent_id
@@ -87,7 +87,7 @@ async def _play(
             day.audit,
             lambda: any(a.action == "illegal_transition" for a in day.audit.records()),
         )
-        day.latest = await day.final_positions()  # type: ignore[attr-defined]
+        day.latest = await day.final_positions()
         routed = {e.intent_id for e in day.events.records() if e.status is OrderStatus.ROUTED}
         await day._wait(
             day.paper_orders,
@@ -104,7 +104,7 @@ async def _play(
 
 
 def _assert_positions(day: TradingDay) -> None:
-    latest = day.latest  # type: ignore[attr-defined]
+    latest = day.latest
     for key, (qty, avg, realised, fees, unrealised) in EXPECTED.items():
         snap = latest.get(key)
         assert snap is not None, f"no snapshot for {key}"
@@ -122,7 +122,7 @@ def _assert_routed_once(day: TradingDay) -> None:
     per_intent = Counter(routed.values())
     assert per_intent and max(per_intent.values()) == 1, per_intent
     venue_orders = {o.intent_id for o in day.paper_orders.records()}
-    assert venue_orders == set(per_intent), (venue_orders ^ set(per_intent))
+    assert venue_orders == set(per_intent), venue_orders ^ set(per_intent)
     quantities = {o.intent_id: o.quantity for o in day.paper_orders.records()}
     fills = {f.fill_id: f for f in day.fills.records()}
     filled = Counter[str]()
@@ -138,7 +138,7 @@ async def test_trading_day_ends_with_hand_computed_positions_and_every_refusal(
     day = await _play(fresh_broker, tmp_path, unique, kill_after=set())
     # Assert
     _assert_positions(day)
-    codes = set(day.expect.values())  # type: ignore[attr-defined]
+    codes = set(day.expect.values())
     assert {
         "TRADING_HALTED",
         "REDUCING_ONLY",
