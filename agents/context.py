@@ -34,7 +34,7 @@ from connectors.instruments import InstrumentMaster, RedisInstrumentCache
 from schemas.records import ControlCommand, Record, TradingState
 from streams.app import Pipeline
 from streams.errors import StoreUnavailable
-from streams.metrics import KILL_SWITCH_STATE
+from streams.metrics import KILL_SWITCH_STATE, ORDERS_IN_FLIGHT
 
 __all__ = ["TABLES", "GlobalSwitch", "LatePublisher", "WorkerContext", "build_context"]
 
@@ -100,6 +100,13 @@ class WorkerContext:
     # set once instruments, the kill switch and prices are loaded; intents wait for it
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     pending: set[str] = field(default_factory=lambda: {"instruments", "control", "prices"})
+    # open (routed, not closed) orders per account this worker has seen: orders in flight
+    open_orders: dict[str, int] = field(default_factory=dict)
+
+    def count_open(self, account: str, count: int) -> None:
+        """Record an account's open orders and update ``tradepipe_orders_in_flight``."""
+        self.open_orders[account] = count
+        ORDERS_IN_FLIGHT.set(sum(self.open_orders.values()))
 
     def loaded(self, what: str) -> None:
         """Mark one start-up load done; the last one opens the gate."""

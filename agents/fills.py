@@ -36,7 +36,7 @@ from agents.orders import OrderBook, audit_refusal, load_book
 from agents.positions import Position, mark
 from agents.positions import apply_fill as position_fill
 from agents.risk import on_fill, on_mark
-from agents.runtime import Batch, Incoming, batched_agent, worker_lock
+from agents.runtime import Batch, Incoming, batched_agent, new_batch, worker_lock
 from schemas.records import Fill
 from streams.errors import IllegalTransition
 from streams.metrics import FILLS, STAGE_LATENCY
@@ -142,7 +142,12 @@ def register(ctx: WorkerContext) -> None:
                 )
             else:
                 book.put(_order_fill(batch, book, state, fill), closed_memory)
+                ctx.count_open(account, book.open_count)
             updated = position_fill(position, fill, fee_model=ctx.fee_model, first_fill=first)
+            last = ctx.prices.last(fill.exchange, fill.instrument_token)
+            if last is not None:
+                # marked now: the mark timer only revisits positions when prices move
+                updated = mark(updated, last)
             batch.put(positions, pkey, item.partition, updated, _encoder(item.partition))
             on_fill(check_risk.load_risk(ctx, batch, account, item.partition), fill, now_ns)
             batch.outbox.add(POSITIONS, account.encode(), updated.snapshot(created_at=now))
@@ -162,7 +167,7 @@ async def mark_positions(ctx: WorkerContext, last_version: int) -> int:
     owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == FILLS_TOPIC}
     now = datetime.now(UTC)
     async with worker_lock(ctx.pipeline):
-        batch = Batch(ctx.pipeline, ctx.producer)
+        batch = new_batch(ctx.pipeline, ctx.producer)
         for pkey, raw in list(positions.data.items()):
             partition = int(raw.get("partition", -1))
             if partition not in owned or not int(raw.get("quantity", 0)):

@@ -35,7 +35,7 @@ from agents.reasons import ReasonCode
 from agents.runtime import Batch, Incoming, batched_agent
 from schemas.records import OrderEvent, OrderStatus
 from streams.errors import IllegalTransition
-from streams.metrics import ILLEGAL_TRANSITIONS, ORDERS_IN_FLIGHT
+from streams.metrics import ILLEGAL_TRANSITIONS
 from streams.topics import AUDIT, ORDER_EVENTS
 
 __all__ = ["AGENT", "OrderBook", "audit_refusal", "load_book", "register"]
@@ -152,7 +152,6 @@ def register(ctx: WorkerContext) -> None:
     from agents.fills import apply_early_fills  # fills imports this module
 
     closed_memory = ctx.pipeline.settings.agents.closed_memory
-    open_by_account: dict[str, int] = {}
 
     async def handle(items: Sequence[Incoming], batch: Batch) -> None:
         for item in items:
@@ -168,8 +167,7 @@ def register(ctx: WorkerContext) -> None:
                 _guard(ctx, batch, book, event, item.partition, closed_memory)
             else:
                 continue
-            open_by_account[account] = book.open_count
-        ORDERS_IN_FLIGHT.set(sum(open_by_account.values()))
+            ctx.count_open(account, book.open_count)
 
     batched_agent(ctx.pipeline, AGENT, ORDER_EVENTS, handle, ctx.producer)
 

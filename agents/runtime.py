@@ -47,7 +47,10 @@ __all__ = [
     "Incoming",
     "Outbox",
     "OutboxProducer",
+    "StateCache",
     "batched_agent",
+    "new_batch",
+    "worker_cache",
     "worker_lock",
 ]
 
@@ -145,24 +148,55 @@ class Incoming:
     offset: int
 
 
+class StateCache:
+    """Decoded table values kept between batches (decoding a whole account per batch would
+    dominate the hot path). Emptied on every rebalance: recovery may then change the table."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], Any] = {}
+        # bumped on clear: a batch that started before a rebalance must not refill the cache
+        self.generation = 0
+
+    async def clear(self, *_: Any, **__: Any) -> None:
+        """Forget everything (a Faust rebalance signal receiver)."""
+        self.objects.clear()
+        self.generation += 1
+
+
 class Batch:
     """One batch's outputs and state: each table key is loaded once and written once."""
 
-    def __init__(self, pipeline: Pipeline, producer: OutboxProducer) -> None:
+    def __init__(
+        self, pipeline: Pipeline, producer: OutboxProducer, cache: StateCache | None = None
+    ) -> None:
         self.outbox = Outbox(pipeline, producer)
+        self._shared = cache if cache is not None else StateCache()
+        self._generation = self._shared.generation
         self._cache: dict[tuple[str, str], Any] = {}
         self._dirty: dict[tuple[str, str], tuple[Any, int, Encoder]] = {}
 
     def load(self, table: Any, key: str, decode: Decoder, default: Callable[[], Any]) -> Any:
-        """The state of ``key`` in ``table`` (decoded once per batch; mutate it in place)."""
+        """The state of ``key`` in ``table`` (decoded once; mutate it in place)."""
         ck = (table.name, key)
         try:
             return self._cache[ck]
         except KeyError:
-            raw = table.data.get(key)
-            obj = default() if raw is None else decode(raw)
+            obj = None
+            if self._generation == self._shared.generation:
+                obj = self._shared.objects.get(ck)
+            if obj is None:
+                raw = table.data.get(key)
+                obj = default() if raw is None else decode(raw)
             self._cache[ck] = obj
             return obj
+
+    def discard(self) -> None:
+        """A failed batch: whatever it loaded may be half-changed; decode it afresh next time."""
+        for ck in self._cache:
+            self._shared.objects.pop(ck, None)
+        self._cache = {}
+        self._dirty = {}
+        self.outbox.clear()
 
     def put(self, table: Any, key: str, partition: int, obj: Any, encode: Encoder) -> None:
         """Replace ``key``'s state with ``obj`` (immutable values) and write it on commit."""
@@ -182,6 +216,8 @@ class Batch:
             value = encode(self._cache[(table.name, key)])
             table.data[key] = value
             table.send_changelog(partition, key, value)
+        if self._generation == self._shared.generation:
+            self._shared.objects.update(self._cache)
         self._dirty = {}
         self._cache = {}
         return sent
@@ -190,6 +226,7 @@ class Batch:
 BatchHandler = Callable[[Sequence[Incoming], Batch], Awaitable[None]]
 
 _LOCKS: dict[int, asyncio.Lock] = {}
+_CACHES: dict[int, StateCache] = {}
 
 
 def worker_lock(pipeline: Pipeline) -> asyncio.Lock:
@@ -198,6 +235,21 @@ def worker_lock(pipeline: Pipeline) -> asyncio.Lock:
     if lock is None:
         lock = _LOCKS[id(pipeline)] = asyncio.Lock()
     return lock
+
+
+def worker_cache(pipeline: Pipeline) -> StateCache:
+    """The worker's decoded-state cache, emptied on every partition assignment or revocation."""
+    cache = _CACHES.get(id(pipeline))
+    if cache is None:
+        cache = _CACHES[id(pipeline)] = StateCache()
+        pipeline.app.on_partitions_revoked.connect(cache.clear)
+        pipeline.app.on_partitions_assigned.connect(cache.clear)
+    return cache
+
+
+def new_batch(pipeline: Pipeline, producer: OutboxProducer) -> Batch:
+    """A batch on the worker's shared state cache."""
+    return Batch(pipeline, producer, worker_cache(pipeline))
 
 
 def batched_agent(
@@ -222,15 +274,17 @@ def batched_agent(
         async for events in stream.take_events(conf.max_batch, within=conf.batch_within_s):
             inputs = [Incoming(e.value, e.message.partition, e.message.offset) for e in events]
             async with lock:
-                batch = Batch(pipeline, producer)
+                batch = new_batch(pipeline, producer)
                 started = time.perf_counter()
                 try:
                     await handle(inputs, batch)
                     elapsed = time.perf_counter() - started
                     await batch.commit()
                 except KafkaError:
+                    batch.discard()
                     raise  # the broker, not the record: fail and resume from committed offsets
                 except Exception:  # noqa: BLE001 — isolate the poison record below
+                    batch.discard()
                     elapsed = await _one_by_one(pipeline, name, events, inputs, handle, producer)
             if timed:
                 per_record = elapsed / len(events)
@@ -253,15 +307,17 @@ async def _one_by_one(
     """Process a failed batch record by record; dead-letter the ones that still fail."""
     elapsed = 0.0
     for event, item in zip(events, inputs, strict=True):
-        batch = Batch(pipeline, producer)
+        batch = new_batch(pipeline, producer)
         started = time.perf_counter()
         try:
             await handle([item], batch)
             elapsed += time.perf_counter() - started
             await batch.commit()
         except KafkaError:
+            batch.discard()
             raise
         except Exception as exc:  # noqa: BLE001 — the per-agent DLQ guard (STYLE.md)
+            batch.discard()
             msg = event.message
             log.warning("agent_record_failed", agent=name, error=repr(exc)[:300])
             await send_to_dlq(

@@ -170,7 +170,8 @@ class AgentSettings(_Frozen):
     venues: dict[str, str] = Field(default_factory=dict)
     default_venue: str = "paper"
     max_batch: int = Field(default=1000, ge=1)
-    batch_within_s: float = Field(default=0.005, gt=0)
+    # how long a batch may wait to fill: bigger batches amortise the per-batch ack round trips
+    batch_within_s: float = Field(default=0.05, gt=0)
     # how often positions are re-marked to the last traded price (positions.v1 snapshots)
     mark_interval_s: float = Field(default=1.0, gt=0)
     # ticks re-read per partition at start so last prices are known after a restart
