@@ -26,16 +26,14 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from schemas.codec import AvroCodec  # noqa: E402 - after the path fix above
-from schemas.records import Exchange, OrderEvent, OrderIntent, OrderType, Side  # noqa: E402
-from schemas.registry import FileRegistry  # noqa: E402
-from streams.embedded import EmbeddedBroker, free_port  # noqa: E402
-from streams.kafka import aiokafka_producer  # noqa: E402
-from streams.procs import spawn, stop_process  # noqa: E402
-from streams.settings import KafkaSettings, Settings  # noqa: E402
-from streams.topics import ensure_topics  # noqa: E402
+from schemas.codec import AvroCodec
+from schemas.records import Exchange, OrderEvent, OrderIntent, OrderType, Side
+from schemas.registry import FileRegistry
+from streams.embedded import EmbeddedBroker, free_port
+from streams.kafka import aiokafka_producer
+from streams.procs import spawn, stop_process
+from streams.settings import KafkaSettings, Settings
+from streams.topics import ensure_topics
 
 __all__ = ["main"]
 
@@ -71,7 +69,7 @@ async def _publish(bootstrap: str, n: int, accounts: int, run: str) -> None:
         await producer.stop()
 
 
-async def _routed_times(bootstrap: str, n: int, timeout: float) -> list[int]:
+async def _routed_times(bootstrap: str, n: int, wait_s: float) -> list[int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -81,7 +79,7 @@ async def _routed_times(bootstrap: str, n: int, timeout: float) -> list[int]:
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         seen: dict[str, int] = {}
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait_s
         while len(seen) < n and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=500, max_records=10000)
             for msgs in batch.values():
@@ -158,18 +156,19 @@ def main() -> None:
             env=env,
         )
         try:
-            times = asyncio.run(_routed_times(bootstrap, args.intents, timeout=600))
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:  # noqa: S310 - loopback
+            times = asyncio.run(_routed_times(bootstrap, args.intents, wait_s=600))
+            url = f"http://127.0.0.1:{port}/metrics"
+            with urllib.request.urlopen(url, timeout=5) as resp:
                 families = list(text_string_to_metric_families(resp.read().decode()))
         finally:
             stop_process(worker, timeout=20)
     span = (times[-1] - times[0]) / 1000 if len(times) > 1 else float("nan")
     print(
-        f"worker agents: {args.intents:,} intents, {args.accounts} accounts, changelog batch {args.changelog_batch}"
+        f"worker agents: {args.intents:,} intents, {args.accounts} accounts, "
+        f"changelog batch {args.changelog_batch}"
     )
-    print(
-        f"  routed {len(times):,}; first→last ROUTED {span:.2f}s = {len(times) / span:,.0f} intents/s"
-    )
+    rate = len(times) / span
+    print(f"  routed {len(times):,}; first→last ROUTED {span:.2f}s = {rate:,.0f} intents/s")
     for stage in STAGES:
         count, p50, p99 = _quantiles(families, stage)
         print(f"  {stage:<18} n={count:>8,.0f}  p50 {p50 * 1e6:8.1f} µs  p99 {p99 * 1e6:8.1f} µs")
