@@ -123,16 +123,22 @@ def _intents(n: int, tokens: list[str], prefix: str) -> list[OrderIntent]:
     ]
 
 
-async def _produce(settings: Settings, intents: list[OrderIntent]) -> dict[str, float]:
-    """Produce at max rate; returns intent id -> created_at (epoch seconds)."""
+async def _produce(
+    settings: Settings, intents: list[OrderIntent], rate: float = 0.0
+) -> dict[str, float]:
+    """Produce at ``rate``/s (0: max); returns intent id -> created_at (epoch seconds)."""
     encode = CODEC.encoder(INTENTS, OrderIntent)
     producer = aiokafka_producer(settings)
     await producer.start()
     created: dict[str, float] = {}
+    chunk = 2000 if rate <= 0 else max(1, int(rate / 100))  # paced in 10 ms slices
+    began = time.monotonic()
     try:
-        for i in range(0, len(intents), 2000):
+        for i in range(0, len(intents), chunk):
+            if rate > 0:
+                await asyncio.sleep(max(0.0, began + i / rate - time.monotonic()))
             futures = []
-            for intent in intents[i : i + 2000]:
+            for intent in intents[i : i + chunk]:
                 intent.created_at = utcnow()
                 created[intent.intent_id] = intent.created_at.timestamp()
                 futures.append(
@@ -202,7 +208,13 @@ def main() -> None:
     parser.add_argument("--intents", type=int, default=50_000)
     parser.add_argument("--baseline", type=int, default=30_000, help="records per baseline")
     parser.add_argument("--tick-rate", type=float, default=2_000)
+    parser.add_argument("--rate", type=float, default=0.0, help="intents/s offered (0: max)")
     parser.add_argument("--idle", type=float, default=20.0, help="stop after no new event for")
+    parser.add_argument(
+        "--one-record-batches",
+        action="store_true",
+        help="keep the dev profile's producer_max_batch_size=1 (DESIGN.md §7.3) in the worker",
+    )
     args = parser.parse_args()
     n: int = args.intents
     logs = Path(mkdtemp(prefix="bench-pipeline-"))
@@ -223,6 +235,8 @@ def main() -> None:
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEPIPE_")}
         env.update(RISK_ENV)
+        if not args.one_record_batches:  # nothing restarts here, so batching may stay on (§7.3)
+            env["TRADEPIPE_KAFKA__PRODUCER_MAX_BATCH_SIZE"] = "16384"
         env.update(
             TRADEPIPE_KAFKA__BOOTSTRAP_SERVERS=bootstrap,
             TRADEPIPE_REDIS__KEY_PREFIX=f"bench:{run_id}:",
@@ -249,7 +263,7 @@ def main() -> None:
                 time.sleep(0.2)
             intents = _intents(n, tokens, f"run-{run_id}")
             t0 = time.time()
-            created = asyncio.run(_produce(settings, intents))
+            created = asyncio.run(_produce(settings, intents, args.rate))
             produce_s = time.time() - t0
             while time.monotonic() - reader.last_change < args.idle:
                 done = sum(1 for i in intents if "FILLED" in reader.seen.get(i.intent_id, {}))
@@ -304,6 +318,8 @@ def _report(
     print(
         f"\npipeline, {n:,} MARKET intents, ticks at {args.tick_rate:,.0f}/s, one worker, one run"
     )
+    batching = "1 record per batch" if args.one_record_batches else "16 KiB batches"
+    print(f"  worker producer: {batching}; event reader decodes in this process")
     print(f"  intents produced in {produce_s:.2f}s ({n / produce_s:,.0f}/s offered)")
     if furthest is None:
         print("  no order events came back for the run's intents")
@@ -316,7 +332,7 @@ def _report(
     for status in reached:
         vals = latencies[status]
         _row(status, len(vals), _pct(vals, 0.5), _pct(vals, 0.99), "ms")
-    print("  in-agent processing time per record, worker /metrics (bucket-interpolated):")
+    print("  in-agent time per record, worker /metrics (interpolated in buckets; first is 100 µs):")
     stages = _hist_quantiles(worker_metrics, "tradepipe_processing_seconds", "agent")
     for agent, (p50, p99, count) in sorted(stages.items()):
         _row(agent, count, p50, p99, "µs")

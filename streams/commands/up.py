@@ -74,7 +74,7 @@ def up(
         int, typer.Option(help="broker port (0: 9092 if free, else any free port)")
     ] = 0,
 ) -> None:
-    """Run broker, worker, sink and a demo feed; print where everything is; Ctrl-C stops all."""
+    """Run broker, worker, paper exchange, tick simulator and a demo feed; Ctrl-C stops all."""
     console = Console()
     running = _existing_stack()
     if running:

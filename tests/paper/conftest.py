@@ -4,15 +4,17 @@ and a factory for ``tradepipe paper`` processes with a unique Redis key prefix."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
+from schemas.records import Record
 from streams.embedded import EmbeddedBroker
 from streams.settings import KafkaSettings
 from streams.topics import ensure_topics
 from tests.harness import TradepipeProcess, env_for
+from tests.paper.helpers import TopicReader
 
 
 @pytest.fixture
@@ -40,3 +42,17 @@ def paper_process(paper_env: dict[str, str], tmp_path: Path) -> Callable[[str], 
         return TradepipeProcess(["paper"], paper_env, tmp_path / f"{name}.log")
 
     return make
+
+
+@pytest.fixture
+async def reader(paper_broker: EmbeddedBroker) -> AsyncIterator[Callable[..., TopicReader]]:
+    """``reader(topic, RecordType | None)`` → a ``TopicReader`` closed after the test."""
+    made: list[TopicReader] = []
+
+    def make(topic: str, record_type: type[Record] | None) -> TopicReader:
+        made.append(TopicReader(paper_broker.bootstrap_servers, topic, record_type))
+        return made[-1]
+
+    yield make
+    for r in made:
+        await r.close()

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from connectors.paper import cancel_marker
-from schemas.records import Exchange, Fill, OrderEvent, OrderStatus, OrderType, Side, utcnow
+from schemas.records import Exchange, Fill, OrderEvent, OrderStatus, OrderType, Side, Tick, utcnow
 from streams.embedded import EmbeddedBroker
 from streams.topics import FILLS, ORDER_EVENTS, PAPER_ORDERS, TICKS
 from tests.factories import FIXED_NS, make_tick
@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.slow]
 S = Decimal
 
 
-def _tick(n: int, last: str, volume: int = 100) -> object:
+def _tick(n: int, last: str, volume: int = 100) -> Tick:
     price = S(last)
     return make_tick(
         ts_event_ns=FIXED_NS + n,
@@ -35,7 +35,9 @@ def _tick(n: int, last: str, volume: int = 100) -> object:
 
 
 async def test_orders_fill_by_the_fill_model_then_cancel_expire_and_reject(
-    paper_broker: EmbeddedBroker, paper_process: Callable[[str], TradepipeProcess]
+    paper_broker: EmbeddedBroker,
+    paper_process: Callable[[str], TradepipeProcess],
+    reader: Callable[..., TopicReader],
 ) -> None:
     # Arrange: a market BUY, a resting limit BUY below the market, a SELL larger than one
     # tick's volume, an order to cancel, one to expire and one for an unknown instrument.
@@ -46,8 +48,8 @@ async def test_orders_fill_by_the_fill_model_then_cancel_expire_and_reject(
     to_cancel = routed(price=S("2000.00"), quantity=1)
     to_expire = routed(price=S("2000.00"), quantity=2)
     unknown = routed(instrument_token="999999", tick_size=None, exchange=Exchange.NSE)
-    events = TopicReader(bootstrap, ORDER_EVENTS, OrderEvent)
-    fills = TopicReader(bootstrap, FILLS, Fill)
+    events = reader(ORDER_EVENTS, OrderEvent)
+    fills = reader(FILLS, Fill)
     with paper_process("paper"):
         await produce(
             bootstrap,
@@ -79,8 +81,6 @@ async def test_orders_fill_by_the_fill_model_then_cancel_expire_and_reject(
     # Assert
     got_fills = fills.records()
     got_events = events.records()
-    await events.close()
-    await fills.close()
     assert fills_of(got_fills, market) == [(f"P-{market.intent_id}-1", 5, "2450.0500")]
     assert fills_of(got_fills, limit) == [(f"P-{limit.intent_id}-1", 10, "2395.0500")]
     assert fills_of(got_fills, big) == [
@@ -114,13 +114,15 @@ async def _expire(broker: EmbeddedBroker) -> int:
 
 
 async def test_poison_on_each_input_goes_to_its_dlq_and_the_partition_keeps_moving(
-    paper_broker: EmbeddedBroker, paper_process: Callable[[str], TradepipeProcess]
+    paper_broker: EmbeddedBroker,
+    paper_process: Callable[[str], TradepipeProcess],
+    reader: Callable[..., TopicReader],
 ) -> None:
     # Arrange: a resting order so that ticks of 2885 are decoded, then poison on both inputs
     bootstrap = paper_broker.bootstrap_servers
     resting = routed(price=S("2400.00"), quantity=1)
     after = routed(order_type=OrderType.MARKET, price=None, quantity=1)
-    events = TopicReader(bootstrap, ORDER_EVENTS, OrderEvent)
+    events = reader(ORDER_EVENTS, OrderEvent)
     with paper_process("paper"):
         await produce(bootstrap, PAPER_ORDERS, [resting], key_field="instrument_token")
         await events.until(1)
@@ -131,8 +133,8 @@ async def test_poison_on_each_input_goes_to_its_dlq_and_the_partition_keeps_movi
         await produce(bootstrap, PAPER_ORDERS, [after], key_field="instrument_token")
         await produce(bootstrap, TICKS, [_tick(1, "2450.00")], key_field="instrument_token")
         await wait_for(events, lambda evs: OrderStatus.FILLED in statuses(evs, after))
-        order_dlq = TopicReader(bootstrap, PAPER_ORDERS + ".dlq", None)
-        tick_dlq = TopicReader(bootstrap, TICKS + ".dlq", None)
+        order_dlq = reader(PAPER_ORDERS + ".dlq", None)
+        tick_dlq = reader(TICKS + ".dlq", None)
         orders_dead = await order_dlq.until(1, timeout=20)
         ticks_dead = await tick_dlq.until(1, timeout=20)
 
@@ -149,5 +151,3 @@ async def test_poison_on_each_input_goes_to_its_dlq_and_the_partition_keeps_movi
         assert headers["error_code"] == b"decode_error"
         assert int(headers["source_offset"]) >= 0
         assert headers["source_partition"] == str(dead[0].partition).encode()
-    for reader in (events, order_dlq, tick_dlq):
-        await reader.close()

@@ -76,7 +76,9 @@ def _expected(
 
 
 async def test_sigkill_mid_stream_and_restart_gives_the_uninterrupted_fills(
-    paper_broker: EmbeddedBroker, paper_process: Callable[[str], TradepipeProcess]
+    paper_broker: EmbeddedBroker,
+    paper_process: Callable[[str], TradepipeProcess],
+    reader: Callable[..., TopicReader],
 ) -> None:
     # Arrange
     bootstrap = paper_broker.bootstrap_servers
@@ -87,8 +89,8 @@ async def test_sigkill_mid_stream_and_restart_gives_the_uninterrupted_fills(
     encode = CODEC.encoder(TICKS, Tick)
     raw = [(t.instrument_token.encode(), encode(t)) for t in stream]
     first, rest = raw[: TICK_COUNT // 3], raw[TICK_COUNT // 3 :]
-    events = TopicReader(bootstrap, ORDER_EVENTS, None)
-    fills = TopicReader(bootstrap, FILLS, Fill)
+    events = reader(ORDER_EVENTS, None)
+    fills = reader(FILLS, Fill)
     assert len(expected) > 100
 
     # Act: orders booked, a third of the ticks, then SIGKILL while the rest streams in
@@ -120,8 +122,6 @@ async def test_sigkill_mid_stream_and_restart_gives_the_uninterrupted_fills(
     got: dict[str, set[tuple[int, Decimal, int]]] = {}
     for f in fills.records():
         got.setdefault(f.fill_id, set()).add((f.quantity, f.price, f.ts_event_ns))
-    await events.close()
-    await fills.close()
     assert before_kill < len(expected)  # the kill happened mid-run
     assert [fid for fid, contents in got.items() if len(contents) > 1] == []
     assert {fid: next(iter(c)) for fid, c in got.items()} == expected
