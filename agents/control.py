@@ -81,6 +81,9 @@ def register(ctx: WorkerContext) -> None:
             if code is not None:
                 details["refused"] = code
             outcome = "refused" if code is not None else "applied"
+            if command.command is CommandKind.CANCEL_ORDER:
+                # not wired to the venue yet (docs/order-pipeline.md, "Kill switch")
+                outcome = "ignored"
             log.info(
                 "control_applied",
                 account_id=account,

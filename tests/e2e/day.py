@@ -35,12 +35,13 @@ from schemas.records import (
     Tick,
     TradingState,
     Variety,
+    utcnow,
 )
 from tests.factories import make_intent
 from tests.harness import TradepipeProcess, produce
 from tests.paper.helpers import TopicReader
 
-__all__ = ["EXPECTED", "TradingDay", "expected_positions"]
+__all__ = ["EXPECTED", "TradingDay", "worker_log"]
 
 D = Decimal
 RELIANCE = "2885"
@@ -81,11 +82,6 @@ REJECTIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def expected_positions() -> dict[tuple[str, str], tuple[int, Decimal, Decimal, Decimal, Decimal]]:
-    """The hand-computed end-of-day positions."""
-    return dict(EXPECTED)
-
-
 def _intent(account: str, **overrides: Any) -> OrderIntent:
     n = next(_seq)
     fields: dict[str, Any] = {
@@ -94,7 +90,7 @@ def _intent(account: str, **overrides: Any) -> OrderIntent:
         "account_id": account,
         "price": D("2300.00"),
         "quantity": 1,
-        "created_at": _now(),
+        "created_at": utcnow(),
         "trace_id": f"tr-{account}-{n}",
     }
     fields.update(overrides)
@@ -105,12 +101,6 @@ def _market(account: str, side: Side, quantity: int, **overrides: Any) -> OrderI
     return _intent(
         account, side=side, quantity=quantity, order_type=OrderType.MARKET, price=None, **overrides
     )
-
-
-def _now() -> Any:
-    from schemas.records import utcnow
-
-    return utcnow()
 
 
 @dataclass
@@ -376,7 +366,7 @@ class TradingDay:
 
     async def final_positions(self) -> dict[tuple[str, str], PositionSnapshot]:
         """Wait until the latest snapshots match ``EXPECTED`` (or time out); return them."""
-        want = expected_positions()
+        want = EXPECTED
         latest: dict[tuple[str, str], PositionSnapshot] = {}
 
         def matches() -> bool:
