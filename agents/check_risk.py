@@ -57,14 +57,18 @@ def decide(
     state: OrderState,
     now: datetime,
     now_ns: int,
+    *,
+    routed: bool = False,
 ) -> tuple[OrderIntent, OrderState] | None:
-    """APPROVED (returns the approved intent and order state) or DENIED (returns None)."""
+    """APPROVED (returns the approved intent and order state) or DENIED (returns None).
+
+    ``routed``: the intent is already at its venue (a replay), so it is approved again."""
     account = intent.account_id
     key = account.encode()
     risk = load_risk(ctx, batch, account, partition)
     last = ctx.prices.last(intent.exchange, intent.instrument_token)
     code: ReasonCode | None = None
-    if intent.intent_id not in risk.open_orders:  # else: a replay of an approved intent
+    if not routed and intent.intent_id not in risk.open_orders:  # else: a replay
         limits = limits_for(risk, ctx.limits)
         code = check_order(
             intent, risk, limits, now_ns, last, global_state=ctx.switch.trading_state

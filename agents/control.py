@@ -17,6 +17,8 @@ Key: account id or ``"*"``. Ordering relied on: one account's commands in partit
   ``set_trading_state`` / ``set_limits`` with outcome ``applied`` or ``refused`` and the
   reason code. The kill switch HALTED denies every new order (``TRADING_HALTED``); it does
   not cancel resting orders (an operator cancels explicitly; see docs/order-pipeline.md).
+* CANCEL_ORDER (per account, ``intent_id``) asks the order's venue to cancel an open order
+  (``ORDER_NOT_FOUND`` when the worker knows no open order of that id).
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ from aiokafka.errors import KafkaError
 from agents import check_risk
 from agents.context import WorkerContext
 from agents.events import audit_event
+from agents.orders import load_book
+from agents.reasons import ReasonCode
 from agents.risk import GLOBAL_ACCOUNT, apply_control
 from agents.runtime import Batch, Incoming, batched_agent
-from schemas.records import CommandKind, ControlCommand
+from schemas.records import CommandKind, ControlCommand, OrderIntent, OrderType
 from streams.errors import DecodeError
 from streams.kafka import aiokafka_consumer
 from streams.topics import AUDIT, CONTROL
@@ -69,11 +73,15 @@ def register(ctx: WorkerContext) -> None:
                 before = state.trading_state.value
                 refused = apply_control(state, command, ctx.limits)
                 code = None if refused is None else refused.value
+                if command.command is CommandKind.CANCEL_ORDER:
+                    code = await _cancel(ctx, batch, command, item.partition)
             details = {"command_id": command.command_id, "command": command.command.value}
             if before is not None:
                 details["from"] = before
             if command.command is CommandKind.SET_TRADING_STATE:
                 details["to"] = state.trading_state.value
+            if command.intent_id:
+                details["intent_id"] = command.intent_id
             for name, value in command.limits.items():
                 details[f"limit.{name}"] = value
             if command.reason:
@@ -81,9 +89,6 @@ def register(ctx: WorkerContext) -> None:
             if code is not None:
                 details["refused"] = code
             outcome = "refused" if code is not None else "applied"
-            if command.command is CommandKind.CANCEL_ORDER:
-                # not wired to the venue yet (docs/order-pipeline.md, "Kill switch")
-                outcome = "ignored"
             log.info(
                 "control_applied",
                 account_id=account,
@@ -107,6 +112,38 @@ def register(ctx: WorkerContext) -> None:
             )
 
     batched_agent(ctx.pipeline, AGENT, CONTROL, handle, ctx.producer)
+
+
+async def _cancel(
+    ctx: WorkerContext, batch: Batch, command: ControlCommand, partition: int
+) -> str | None:
+    """Ask the order's venue to cancel it; the refusal code, or None when requested.
+
+    The venue reports CANCELLED on orders.events.v1; ``apply_order_events`` then closes the
+    order (state machine) and releases it in risk. The request goes out in the late phase,
+    after the audit is acknowledged."""
+    state = load_book(ctx, batch, command.account_id, partition).orders.get(command.intent_id or "")
+    venue = ctx.venue_for(command.account_id)
+    if state is None or not state.is_open or state.broker_order_id is None:
+        return ReasonCode.ORDER_NOT_FOUND.value
+    cancel = getattr(venue, "cancel_order", None)
+    if cancel is None:
+        return ReasonCode.NO_VENUE.value
+    ctx.publisher.outbox = batch.outbox
+    order = OrderIntent(
+        intent_id=state.intent_id,
+        account_id=state.account_id,
+        client_order_id=state.client_order_id,
+        instrument_token=state.instrument_token,
+        exchange=state.exchange,
+        side=state.side,
+        quantity=state.quantity,
+        order_type=OrderType.LIMIT if state.price else OrderType.MARKET,
+        price=state.price,
+        trace_id=command.trace_id,
+    )
+    await cancel(order, state.broker_order_id)
+    return None
 
 
 async def run_control_broadcast(ctx: WorkerContext) -> None:

@@ -126,30 +126,34 @@ def register(ctx: WorkerContext) -> None:
             account = fill.account_id
             pkey = position_key(account, fill.exchange, fill.instrument_token)
             position: Position = batch.load(positions, pkey, _decode_position, partial(_flat, fill))
-            if fill.fill_id in position.fill_ids:
-                continue  # a replayed fill: nothing changes anywhere
+            # every part dedupes by fill id on its own: a crash may have written one
+            # table of the batch and not another, and the replay must finish the rest
             book = load_book(ctx, batch, account, item.partition)
             state = book.orders.get(fill.intent_id)
             first = state is None or state.filled_quantity == 0
             if state is None:
-                book.early_fills.setdefault(fill.intent_id, []).append(
-                    {
-                        "fill_id": fill.fill_id,
-                        "broker_order_id": fill.broker_order_id,
-                        "quantity": str(fill.quantity),
-                        "price": str(fill.price),
-                    }
-                )
+                early = book.early_fills.setdefault(fill.intent_id, [])
+                if all(raw["fill_id"] != fill.fill_id for raw in early):
+                    early.append(
+                        {
+                            "fill_id": fill.fill_id,
+                            "broker_order_id": fill.broker_order_id,
+                            "quantity": str(fill.quantity),
+                            "price": str(fill.price),
+                        }
+                    )
             else:
                 book.put(_order_fill(batch, book, state, fill), closed_memory)
                 ctx.count_open(account, book.open_count)
+            on_fill(check_risk.load_risk(ctx, batch, account, item.partition), fill, now_ns)
             updated = position_fill(position, fill, fee_model=ctx.fee_model, first_fill=first)
+            if updated is position:
+                continue  # a replayed fill: the position has it already
             last = ctx.prices.last(fill.exchange, fill.instrument_token)
             if last is not None:
                 # marked now: the mark timer only revisits positions when prices move
                 updated = mark(updated, last)
             batch.put(positions, pkey, item.partition, updated, _encoder(item.partition))
-            on_fill(check_risk.load_risk(ctx, batch, account, item.partition), fill, now_ns)
             batch.outbox.add(POSITIONS, account.encode(), updated.snapshot(created_at=now))
             FILLS.labels(venue=fill.venue).inc()
             latency.observe(max(now.timestamp() - fill.created_at.timestamp(), 0.0))

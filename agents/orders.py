@@ -205,7 +205,12 @@ def _guard(
         if new is not current and not can_transition(current, new) and current is not _S.FILLED:
             refuse(f"{current} -> {new}")
         return
-    if new is current or is_stale(current, new):
+    if new is current:
+        if new in _CLOSING:
+            # a replay: the order state may be written and the risk release not (idempotent)
+            check_risk.close_order(ctx, batch, event.account_id, partition, event.intent_id)
+        return
+    if is_stale(current, new):
         return
     try:
         advanced = state.advance(new)

@@ -32,6 +32,7 @@ from agents.context import WorkerContext
 from agents.lifecycle import OrderState
 from agents.reasons import ReasonCode, Stage
 from agents.risk import trading_day
+from agents.route import RoutedIds
 from agents.runtime import Batch, Incoming, batched_agent
 from agents.validation.rules import enrich, validate
 from schemas.records import OrderIntent, OrderStatus
@@ -92,6 +93,7 @@ def _latency(created_at: datetime, now_s: float) -> float:
 def register(ctx: WorkerContext) -> None:
     """Declare the agent on the worker's app."""
     table = ctx.tables["validation"]
+    routed_table = ctx.tables["routed"]
     conf = ctx.pipeline.settings.agents
     timers = {
         name: PROCESSING_SECONDS.labels(agent=name)
@@ -139,8 +141,16 @@ def register(ctx: WorkerContext) -> None:
                 timers[AGENT].observe(validated_at - started)
                 latency[AGENT].observe(_latency(intent.created_at, now_s))
                 started = validated_at
+                routed = batch.load(routed_table, account, RoutedIds.from_dict, RoutedIds)
                 decided = check_risk.decide(
-                    ctx, batch, item.partition, enriched, state, now, now_ns
+                    ctx,
+                    batch,
+                    item.partition,
+                    enriched,
+                    state,
+                    now,
+                    now_ns,
+                    routed=intent.intent_id in routed.ids,
                 )
                 approved_at = time.perf_counter()
                 timers[check_risk.AGENT].observe(approved_at - started)

@@ -12,7 +12,7 @@ name, and map accounts to that name in settings (``agents.venues``).
 | ``start()``, ``stop()`` | yes | open / close connections (``async with`` too) |
 | ``place_order(intent, id)`` | yes | send once; the venue's id; ``VenueError`` on failure |
 | ``find_order(id)`` | yes | look up by tag before re-placing (DESIGN.md §9); None |
-| ``cancel_order(id)`` | optional | request a cancel; CANCELLED comes as an event |
+| ``cancel_order(intent, id)`` | optional | request a cancel; CANCELLED comes as an event |
 | ``modify_order(...)`` | optional | not used by the pipeline yet |
 
 ``place_order`` never retries blindly: a retriable ``VenueError`` becomes ROUTE_FAILED
@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from connectors.ids import paper_order_id
+from connectors.paper.markers import CANCEL_STAGE
 from schemas.records import OrderIntent, Record
 
 __all__ = ["PAPER_ORDERS_TOPIC", "PaperVenue", "Publish", "Venue"]
@@ -105,3 +106,8 @@ class PaperVenue:
     async def find_order(self, broker_order_id: str) -> str | None:
         """Never needed (the exchange dedupes by id); None."""
         return None
+
+    async def cancel_order(self, intent: OrderIntent, broker_order_id: str) -> None:
+        """Publish a cancel marker behind the order (same key, so same partition)."""
+        marker = intent.replace(venue=self.name, stage=CANCEL_STAGE)
+        self._publish(PAPER_ORDERS_TOPIC, intent.instrument_token.encode(), marker)
