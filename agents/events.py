@@ -1,57 +1,42 @@
-"""Builders for the order events agents emit: deterministic ids, so a replay dedupes."""
+"""Audit events of the agents. Order events have exactly one builder:
+``agents.lifecycle.OrderState.to_event`` (ids from ``connectors.ids.event_id``)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 
-from schemas.records import OrderEvent, OrderIntent, OrderStatus, utcnow
+from schemas.records import AuditEvent
 
-__all__ = ["event_for", "order_event_id"]
+__all__ = ["audit_event"]
 
-_NAMESPACE = uuid.UUID("6f0f1c1e-6b1d-4c55-9a53-2f0c5d7a9e10")
-
-
-def order_event_id(intent_id: str, status: OrderStatus, seq: int) -> str:
-    """Same intent, status and sequence → same id, whichever worker emits it."""
-    return str(uuid.uuid5(_NAMESPACE, f"{intent_id}/{status.value}/{seq}"))
+_AUDIT_NS = uuid.UUID("2f5d1b8e-93a4-4c1e-8d0b-6a7c2e9f4b31")
 
 
-def event_for(
-    intent: OrderIntent,
-    status: OrderStatus,
+def audit_event(
     *,
-    seq: int,
-    stage: str,
-    reason_code: str | None = None,
-    reason: str | None = None,
-    now: datetime | None = None,
-    **fields: object,
-) -> OrderEvent:
-    """An ``OrderEvent`` for ``intent`` entering ``status``."""
-    event = OrderEvent(
-        event_id=order_event_id(intent.intent_id, status, seq),
-        intent_id=intent.intent_id,
-        account_id=intent.account_id,
-        client_order_id=intent.client_order_id,
-        instrument_token=intent.instrument_token,
-        exchange=intent.exchange,
-        side=intent.side,
-        status=status,
-        seq=seq,
-        quantity=intent.quantity,
-        leaves_quantity=intent.quantity if status not in _FINAL_EMPTY else 0,
-        price=intent.price,
-        reason_code=reason_code,
-        reason=reason,
-        venue=intent.venue,
-        stage=stage,
-        created_at=now or utcnow(),
-        trace_id=intent.trace_id,
+    action: str,
+    outcome: str,
+    actor: str,
+    subject: str,
+    account_id: str | None,
+    details: Mapping[str, str],
+    created_at: datetime,
+    trace_id: str = "",
+    id_parts: tuple[str, ...] = (),
+) -> AuditEvent:
+    """An ``AuditEvent`` whose id depends only on (action, subject, ``id_parts``), so a
+    replayed decision produces the same id and the sink dedupes it."""
+    key = "|".join((action, subject, *id_parts))
+    return AuditEvent(
+        event_id=str(uuid.uuid5(_AUDIT_NS, key)),
+        actor=actor,
+        action=action,
+        outcome=outcome,
+        account_id=account_id,
+        subject=subject,
+        details=dict(details),
+        created_at=created_at,
+        trace_id=trace_id,
     )
-    for name, value in fields.items():
-        setattr(event, name, value)
-    return event
-
-
-_FINAL_EMPTY = frozenset({OrderStatus.REJECTED, OrderStatus.DENIED, OrderStatus.ROUTE_FAILED})

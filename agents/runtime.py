@@ -1,13 +1,26 @@
-"""The lean hot path shared by every agent: batches in, one outbox out.
+"""The lean hot path shared by every agent: batches in, one outbox out, one table write per key.
 
 A plain Faust agent pays Faust's per-event machinery twice (consume and ``topic.send``).
-Here an agent takes events in batches (``take_events``), hands the decoded records to a
-handler that appends its outputs to an ``Outbox``, and the outbox encodes them with cached
-encoders and sends them straight to the producer, awaiting every ack before the batch is
-done. Faust commits offsets only after flushing the producer, so this stays at-least-once.
+Here an agent takes events in batches (``take_events``) and hands them to a handler that
+decides the whole batch against state loaded once per key (``Batch.load``), appends its
+outputs to the batch's ``Outbox`` and marks the state it changed (``Batch.dirty``).
 
-If a batch fails, it is replayed one record at a time so that only the poison record goes to
-the DLQ (DESIGN.md §6) and the rest are processed.
+``Batch.commit`` then, in this order: sends the first phase of outputs and awaits every
+ack; sends the second phase (venue orders: they must never reach the venue before the
+ROUTED event is durable) and awaits it; only then writes each changed key once to its table
+and changelog, on the partition of the input record that changed it (a batch mixes
+partitions, so Faust's "current event" would name the wrong one). Faust commits offsets
+after the batch, so a crash anywhere replays input whose outputs may already exist: every
+output has a deterministic id and every consumer dedupes (DESIGN.md §6), and state is never
+ahead of the outputs it implies.
+
+Outputs go through the worker's own batched aiokafka producer (``OutboxProducer``); Faust's
+producer keeps ``producer_max_batch_size=1`` for the changelogs on the embedded broker
+(DESIGN.md §7.3), which would make every output its own produce request.
+
+A worker-wide lock serialises batches of all agents, because several agents change the same
+account's risk state and a batch yields while it awaits acks. If a batch fails it is
+replayed one record at a time, so that only the poison record goes to the DLQ.
 """
 
 from __future__ import annotations
@@ -15,31 +28,88 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from schemas.records import Record
 from streams.app import Pipeline
 from streams.faust_codec import send_to_dlq
+from streams.kafka import aiokafka_producer
 from streams.metrics import PROCESSING_SECONDS, RECORDS_PROCESSED
 
-__all__ = ["BatchHandler", "Outbox", "batched_agent"]
+__all__ = [
+    "Batch",
+    "BatchHandler",
+    "Incoming",
+    "Outbox",
+    "OutboxProducer",
+    "StateCache",
+    "batched_agent",
+    "new_batch",
+    "worker_cache",
+    "worker_lock",
+]
 
 log = structlog.get_logger(__name__)
 
+Decoder = Callable[[Any], Any]
+Encoder = Callable[[Any], Any]
 
-class Outbox:
-    """Records to publish at the end of a batch: (topic, key, record, trace id)."""
+
+class OutboxProducer:
+    """The worker's batched producer for agent outputs (started by an app task)."""
 
     def __init__(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
+        self._producer: AIOKafkaProducer | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        """Connect (acks=all, batched with the configured linger)."""
+        producer = aiokafka_producer(self._pipeline.settings)
+        await producer.start()
+        self._producer = producer
+        self._ready.set()
+
+    async def stop(self) -> None:
+        """Flush and close."""
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def get(self) -> AIOKafkaProducer:
+        """The started producer (waits for ``start``)."""
+        await self._ready.wait()
+        assert self._producer is not None
+        return self._producer
+
+
+class Outbox:
+    """Records to publish at the end of a batch, in two phases."""
+
+    def __init__(self, pipeline: Pipeline, producer: OutboxProducer) -> None:
+        self._pipeline = pipeline
+        self._producer = producer
         self._encoders: dict[tuple[str, type[Record]], Callable[[Any], bytes]] = {}
         self.items: list[tuple[str, bytes, Record]] = []
+        self.late: list[tuple[str, bytes, Record]] = []
 
     def add(self, topic: str, key: bytes, record: Record) -> None:
+        """Publish ``record`` in the first phase."""
         self.items.append((topic, key, record))
+
+    def add_late(self, topic: str, key: bytes, record: Record) -> None:
+        """Publish ``record`` only once every first-phase record is acknowledged."""
+        self.late.append((topic, key, record))
+
+    def clear(self) -> None:
+        """Forget everything added."""
+        self.items = []
+        self.late = []
 
     def _encoder(self, topic: str, record_type: type[Record]) -> Callable[[Any], bytes]:
         enc = self._encoders.get((topic, record_type))
@@ -48,24 +118,138 @@ class Outbox:
             self._encoders[(topic, record_type)] = enc
         return enc
 
-    async def flush(self) -> int:
-        """Encode and send everything added, waiting for the broker's acks."""
-        if not self.items:
-            return 0
-        producer = self._pipeline.app.producer
+    async def _send(self, items: list[tuple[str, bytes, Record]]) -> None:
+        if not items:
+            return
+        producer = await self._producer.get()
         futures = []
-        for topic, key, record in self.items:
+        for topic, key, record in items:
             value = self._encoder(topic, type(record))(record)
             trace = getattr(record, "trace_id", "") or ""
             headers = [("trace_id", trace.encode())] if trace else None
-            futures.append(await producer.send(topic, key, value, None, None, headers))
-        count = len(self.items)
-        self.items = []
+            futures.append(await producer.send(topic, value, key=key, headers=headers))
         await asyncio.gather(*futures)
-        return count
+
+    async def flush(self) -> int:
+        """Send both phases, waiting for the broker's acks; returns how many records."""
+        items, late = self.items, self.late
+        self.clear()
+        await self._send(items)
+        await self._send(late)
+        return len(items) + len(late)
 
 
-BatchHandler = Callable[[Sequence[Any], Outbox], Awaitable[None]]
+@dataclass(slots=True)
+class Incoming:
+    """One decoded input record and the partition it came from."""
+
+    value: Any
+    partition: int
+    offset: int
+
+
+class StateCache:
+    """Decoded table values kept between batches (decoding a whole account per batch would
+    dominate the hot path). Emptied on every rebalance: recovery may then change the table."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], Any] = {}
+        # bumped on clear: a batch that started before a rebalance must not refill the cache
+        self.generation = 0
+
+    async def clear(self, *_: Any, **__: Any) -> None:
+        """Forget everything (a Faust rebalance signal receiver)."""
+        self.objects.clear()
+        self.generation += 1
+
+
+class Batch:
+    """One batch's outputs and state: each table key is loaded once and written once."""
+
+    def __init__(
+        self, pipeline: Pipeline, producer: OutboxProducer, cache: StateCache | None = None
+    ) -> None:
+        self.outbox = Outbox(pipeline, producer)
+        self._shared = cache if cache is not None else StateCache()
+        self._generation = self._shared.generation
+        self._cache: dict[tuple[str, str], Any] = {}
+        self._dirty: dict[tuple[str, str], tuple[Any, int, Encoder]] = {}
+
+    def load(self, table: Any, key: str, decode: Decoder, default: Callable[[], Any]) -> Any:
+        """The state of ``key`` in ``table`` (decoded once; mutate it in place)."""
+        ck = (table.name, key)
+        try:
+            return self._cache[ck]
+        except KeyError:
+            obj = None
+            if self._generation == self._shared.generation:
+                obj = self._shared.objects.get(ck)
+            if obj is None:
+                raw = table.data.get(key)
+                obj = default() if raw is None else decode(raw)
+            self._cache[ck] = obj
+            return obj
+
+    def discard(self) -> None:
+        """A failed batch: whatever it loaded may be half-changed; decode it afresh next time."""
+        for ck in self._cache:
+            self._shared.objects.pop(ck, None)
+        self._cache = {}
+        self._dirty = {}
+        self.outbox.clear()
+
+    def put(self, table: Any, key: str, partition: int, obj: Any, encode: Encoder) -> None:
+        """Replace ``key``'s state with ``obj`` (immutable values) and write it on commit."""
+        self._cache[(table.name, key)] = obj
+        self.dirty(table, key, partition, encode)
+
+    def dirty(self, table: Any, key: str, partition: int, encode: Encoder) -> None:
+        """Write ``key``'s (loaded, mutated) state back on commit, to ``partition``."""
+        self._dirty[(table.name, key)] = (table, partition, encode)
+
+    async def commit(self) -> int:
+        """Publish the outputs (acks awaited), then write the changed state."""
+        sent = await self.outbox.flush()
+        # the validation table marks an intent as done: write it after everything else
+        order = sorted(self._dirty.items(), key=lambda item: item[0][0] == "validation")
+        for (_, key), (table, partition, encode) in order:
+            value = encode(self._cache[(table.name, key)])
+            table.data[key] = value
+            table.send_changelog(partition, key, value)
+        if self._generation == self._shared.generation:
+            self._shared.objects.update(self._cache)
+        self._dirty = {}
+        self._cache = {}
+        return sent
+
+
+BatchHandler = Callable[[Sequence[Incoming], Batch], Awaitable[None]]
+
+_LOCKS: dict[int, asyncio.Lock] = {}
+_CACHES: dict[int, StateCache] = {}
+
+
+def worker_lock(pipeline: Pipeline) -> asyncio.Lock:
+    """The lock every agent of this worker holds while it decides and commits a batch."""
+    lock = _LOCKS.get(id(pipeline))
+    if lock is None:
+        lock = _LOCKS[id(pipeline)] = asyncio.Lock()
+    return lock
+
+
+def worker_cache(pipeline: Pipeline) -> StateCache:
+    """The worker's decoded-state cache, emptied on every partition assignment or revocation."""
+    cache = _CACHES.get(id(pipeline))
+    if cache is None:
+        cache = _CACHES[id(pipeline)] = StateCache()
+        pipeline.app.on_partitions_revoked.connect(cache.clear)
+        pipeline.app.on_partitions_assigned.connect(cache.clear)
+    return cache
+
+
+def new_batch(pipeline: Pipeline, producer: OutboxProducer) -> Batch:
+    """A batch on the worker's shared state cache."""
+    return Batch(pipeline, producer, worker_cache(pipeline))
 
 
 def batched_agent(
@@ -73,31 +257,39 @@ def batched_agent(
     name: str,
     source: str,
     handle: BatchHandler,
+    producer: OutboxProducer,
     *,
-    max_batch: int = 1000,
-    within: float = 0.005,
+    timed: bool = True,
 ) -> Any:
-    """Declare agent ``name`` on ``source``; ``handle(records, outbox)`` decides each batch."""
+    """Declare agent ``name`` on ``source``; ``handle(records, batch)`` decides each batch.
+
+    ``timed=False``: the handler observes its own per-stage processing time."""
     app = pipeline.app
+    conf = pipeline.settings.agents
     processed = RECORDS_PROCESSED.labels(agent=name)
     timer = PROCESSING_SECONDS.labels(agent=name)
+    lock = worker_lock(pipeline)
 
     async def run(stream: Any) -> None:
-        outbox = Outbox(pipeline)
-        async for events in stream.take_events(max_batch, within=within):
-            started = time.perf_counter()
-            try:
-                await handle([e.value for e in events], outbox)
-                elapsed = time.perf_counter() - started
-                await outbox.flush()
-            except KafkaError:
-                raise  # the broker, not the record: fail and resume from committed offsets
-            except Exception:  # noqa: BLE001 — isolate the poison record below
-                outbox.items = []
-                elapsed = await _one_by_one(app, name, events, handle, outbox)
-            per_record = elapsed / len(events)
-            for _ in events:
-                timer.observe(per_record)
+        async for events in stream.take_events(conf.max_batch, within=conf.batch_within_s):
+            inputs = [Incoming(e.value, e.message.partition, e.message.offset) for e in events]
+            async with lock:
+                batch = new_batch(pipeline, producer)
+                started = time.perf_counter()
+                try:
+                    await handle(inputs, batch)
+                    elapsed = time.perf_counter() - started
+                    await batch.commit()
+                except KafkaError:
+                    batch.discard()
+                    raise  # the broker, not the record: fail and resume from committed offsets
+                except Exception:  # noqa: BLE001 — isolate the poison record below
+                    batch.discard()
+                    elapsed = await _one_by_one(pipeline, name, events, inputs, handle, producer)
+            if timed:
+                per_record = elapsed / len(events)
+                for _ in events:
+                    timer.observe(per_record)
             processed.inc(len(events))
 
     run.__name__ = name
@@ -105,22 +297,30 @@ def batched_agent(
 
 
 async def _one_by_one(
-    app: Any, name: str, events: Sequence[Any], handle: BatchHandler, outbox: Outbox
+    pipeline: Pipeline,
+    name: str,
+    events: Sequence[Any],
+    inputs: Sequence[Incoming],
+    handle: BatchHandler,
+    producer: OutboxProducer,
 ) -> float:
     """Process a failed batch record by record; dead-letter the ones that still fail."""
     elapsed = 0.0
-    for event in events:
+    for event, item in zip(events, inputs, strict=True):
+        batch = new_batch(pipeline, producer)
         started = time.perf_counter()
         try:
-            await handle([event.value], outbox)
+            await handle([item], batch)
             elapsed += time.perf_counter() - started
-            await outbox.flush()
+            await batch.commit()
         except KafkaError:
+            batch.discard()
             raise
         except Exception as exc:  # noqa: BLE001 — the per-agent DLQ guard (STYLE.md)
-            outbox.items = []
+            batch.discard()
             msg = event.message
+            log.warning("agent_record_failed", agent=name, error=repr(exc)[:300])
             await send_to_dlq(
-                app, msg.topic, msg.partition, msg.offset, msg.key, msg.value, exc, name
+                pipeline.app, msg.topic, msg.partition, msg.offset, msg.key, msg.value, exc, name
             )
     return elapsed

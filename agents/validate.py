@@ -1,65 +1,176 @@
-"""``validate_intents``: orders.intents.v1 → orders.validated.v1 | orders.events.v1 (REJECTED).
+"""``validate_intents``: orders.intents.v1 → orders.validated.v1 (+ VALIDATED / REJECTED on
+orders.events.v1), then, in the same pass, the ``check_risk`` and ``route_orders`` stages.
 
-Keyed by account id; relies on per-account ordering only for the duplicate check, which
-sees intents of one account in partition order.
+Key: account id on every input and output (venue orders: instrument token). Ordering
+relied on: the intents of one account arrive in partition order, so the duplicate
+``client_order_id`` check and the risk state see them in the order they were published.
+
+The three stages are fused into one Faust agent to keep hops few (DESIGN.md §12: Faust's
+per-event cost dominates); each stage still publishes its contract topic and events, and is
+timed and counted under its own agent name. Idempotence on replay:
+
+* an intent id already in the ``validation`` table was fully decided and published: dropped;
+* an intent already among the account's open orders was approved: not checked again;
+* an intent in the ``routed`` table was placed: not placed again.
+
+The ``validation`` table keeps, per account, the last ``agents.seen_memory`` intent ids and
+today's (IST) validated client order ids (a rejected intent does not use up its id).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from decimal import Decimal
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from agents.events import event_for
-from agents.runtime import Outbox, batched_agent
-from schemas.records import OrderIntent, OrderStatus, OrderType
-from streams.app import Pipeline
-from streams.metrics import ORDER_EVENTS, REJECTIONS, STAGE_LATENCY
+import structlog
+
+from agents import check_risk, route
+from agents.context import WorkerContext
+from agents.lifecycle import OrderState
+from agents.reasons import ReasonCode, Stage
+from agents.risk import trading_day
+from agents.route import RoutedIds
+from agents.runtime import Batch, Incoming, batched_agent
+from agents.validation.rules import enrich, validate
+from schemas.records import OrderIntent, OrderStatus
+from streams.metrics import ORDER_EVENTS, PROCESSING_SECONDS, REJECTIONS, STAGE_LATENCY
 from streams.topics import INTENTS, VALIDATED
 from streams.topics import ORDER_EVENTS as EVENTS_TOPIC
 
-__all__ = ["AGENT", "basic_checks", "register"]
+__all__ = ["AGENT", "SeenIds", "register"]
 
 AGENT = "validate_intents"
+log = structlog.get_logger(__name__)
+_IST = timedelta(hours=5, minutes=30)
 
 
-def basic_checks(intent: OrderIntent) -> tuple[str, str] | None:
-    """The shape checks every intent must pass: (reason code, message) or None."""
-    if intent.quantity <= 0:
-        return "QTY_NOT_POSITIVE", f"quantity {intent.quantity} is not positive"
-    needs_price = intent.order_type in (OrderType.LIMIT, OrderType.STOPLOSS_LIMIT)
-    if needs_price and intent.price is None:
-        return "LIMIT_NEEDS_PRICE", f"{intent.order_type} needs a price"
-    if intent.order_type is OrderType.MARKET and intent.price is not None:
-        return "MARKET_HAS_PRICE", "a MARKET order has no price"
-    if intent.price is not None and intent.price <= Decimal(0):
-        return "PRICE_NOT_POSITIVE", f"price {intent.price} is not positive"
-    return None
+@dataclass(slots=True)
+class SeenIds:
+    """Per-account memory of the validation stage (ordered dicts used as bounded sets)."""
+
+    intents: dict[str, None] = field(default_factory=dict)
+    day: int = 0
+    client_order_ids: dict[str, None] = field(default_factory=dict)
+
+    def remember(self, intent_id: str, limit: int) -> None:
+        """Mark an intent decided."""
+        self.intents[intent_id] = None
+        while len(self.intents) > limit:
+            del self.intents[next(iter(self.intents))]
+
+    def today(self, day: int) -> dict[str, None]:
+        """Client order ids validated on ``day`` (a new day starts empty)."""
+        if day != self.day:
+            self.day = day
+            self.client_order_ids = {}
+        return self.client_order_ids
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {
+            "intents": list(self.intents),
+            "day": self.day,
+            "client_order_ids": list(self.client_order_ids),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SeenIds:
+        """Inverse of ``to_dict``."""
+        return cls(
+            intents=dict.fromkeys(data.get("intents", ())),
+            day=int(data.get("day", 0)),
+            client_order_ids=dict.fromkeys(data.get("client_order_ids", ())),
+        )
 
 
-def register(pipeline: Pipeline) -> None:
-    """Declare the agent on the pipeline's app."""
-    stage_latency = STAGE_LATENCY.labels(stage="validate")
+def _latency(created_at: datetime, now_s: float) -> float:
+    return max(now_s - created_at.timestamp(), 0.0)
 
-    async def handle(intents: Sequence[OrderIntent], outbox: Outbox) -> None:
-        for intent in intents:
-            key = intent.account_id.encode()
-            refusal = basic_checks(intent)
-            if refusal is None:
-                outbox.add(VALIDATED, key, intent.replace(stage="validated"))
-                event = event_for(intent, OrderStatus.VALIDATED, seq=1, stage=AGENT)
+
+def register(ctx: WorkerContext) -> None:
+    """Declare the agent on the worker's app."""
+    table = ctx.tables["validation"]
+    routed_table = ctx.tables["routed"]
+    conf = ctx.pipeline.settings.agents
+    timers = {
+        name: PROCESSING_SECONDS.labels(agent=name)
+        for name in (AGENT, check_risk.AGENT, route.AGENT)
+    }
+    latency = {
+        name: STAGE_LATENCY.labels(stage=name) for name in (AGENT, check_risk.AGENT, route.AGENT)
+    }
+
+    async def handle(items: Sequence[Incoming], batch: Batch) -> None:
+        await ctx.ready.wait()
+        ctx.publisher.outbox = batch.outbox
+        now = datetime.now(UTC)
+        now_s = now.timestamp()
+        now_ns = time.time_ns()
+        day = trading_day(now_ns)
+        today = (now + _IST).date()
+        for item in items:
+            intent: OrderIntent = item.value
+            account = intent.account_id
+            seen = batch.load(table, account, SeenIds.from_dict, SeenIds)
+            if intent.intent_id in seen.intents:
+                log.debug("intent_replay_dropped", intent_id=intent.intent_id)
+                continue
+            started = time.perf_counter()
+            key = account.encode()
+            instrument = ctx.instruments.find(intent.exchange, intent.instrument_token)
+            seen_today = seen.today(day)
+            code = validate(intent, instrument, today=today, seen_client_order_ids=seen_today)
+            state = OrderState.from_intent(intent)
+            if code is not None or instrument is None:
+                reason = code or ReasonCode.UNKNOWN_INSTRUMENT
+                state = state.advance(OrderStatus.REJECTED)
+                batch.outbox.add(EVENTS_TOPIC, key, _event(state, now, reason, intent))
+                REJECTIONS.labels(agent=AGENT, status="REJECTED", reason=reason.value).inc()
+                ORDER_EVENTS.labels(status="REJECTED").inc()
             else:
-                code, message = refusal
-                event = event_for(
-                    intent,
-                    OrderStatus.REJECTED,
-                    seq=1,
-                    stage=AGENT,
-                    reason_code=code,
-                    reason=message,
+                enriched = enrich(intent, instrument)
+                seen_today[intent.client_order_id] = None
+                state = state.advance(OrderStatus.VALIDATED)
+                batch.outbox.add(VALIDATED, key, enriched)
+                batch.outbox.add(EVENTS_TOPIC, key, _event(state, now, None, intent))
+                ORDER_EVENTS.labels(status="VALIDATED").inc()
+                validated_at = time.perf_counter()
+                timers[AGENT].observe(validated_at - started)
+                latency[AGENT].observe(_latency(intent.created_at, now_s))
+                started = validated_at
+                routed = batch.load(routed_table, account, RoutedIds.from_dict, RoutedIds)
+                decided = check_risk.decide(
+                    ctx,
+                    batch,
+                    item.partition,
+                    enriched,
+                    state,
+                    now,
+                    now_ns,
+                    routed=intent.intent_id in routed.ids,
                 )
-                REJECTIONS.labels(agent=AGENT, status="REJECTED", reason=code).inc()
-            outbox.add(EVENTS_TOPIC, key, event)
-            ORDER_EVENTS.labels(status=event.status.value).inc()
-            stage_latency.observe(max((event.created_at - intent.created_at).total_seconds(), 0.0))
+                approved_at = time.perf_counter()
+                timers[check_risk.AGENT].observe(approved_at - started)
+                latency[check_risk.AGENT].observe(_latency(intent.created_at, now_s))
+                if decided is not None:
+                    approved, state = decided
+                    await route.route(ctx, batch, item.partition, approved, state, now)
+                    timers[route.AGENT].observe(time.perf_counter() - approved_at)
+                    latency[route.AGENT].observe(_latency(intent.created_at, now_s))
+                started = -1.0
+            if started >= 0:
+                timers[AGENT].observe(time.perf_counter() - started)
+                latency[AGENT].observe(_latency(intent.created_at, now_s))
+            seen.remember(intent.intent_id, conf.seen_memory)
+            batch.dirty(table, account, item.partition, SeenIds.to_dict)
 
-    batched_agent(pipeline, AGENT, INTENTS, handle)
+    batched_agent(ctx.pipeline, AGENT, INTENTS, handle, ctx.producer, timed=False)
+
+
+def _event(state: OrderState, now: datetime, reason: ReasonCode | None, intent: OrderIntent) -> Any:
+    return state.to_event(
+        created_at=now, reason_code=reason, stage=Stage.VALIDATION.value, trace_id=intent.trace_id
+    )

@@ -21,6 +21,7 @@ __all__ = [
     "STAGE_LATENCY",
     "TICKS_PROCESSED",
     "FILLS",
+    "ILLEGAL_TRANSITIONS",
     "KILL_SWITCH_STATE",
     # paper exchange
     "PAPER_BATCH_SECONDS",
@@ -130,6 +131,12 @@ FILLS = Counter(
     "tradepipe_fills_total",
     "Executions produced or applied.",
     ["venue"],
+    registry=REGISTRY,
+)
+ILLEGAL_TRANSITIONS = Counter(
+    "tradepipe_illegal_transitions_total",
+    "Order transitions the state machine refused (audited), by reason.",
+    ["reason"],
     registry=REGISTRY,
 )
 KILL_SWITCH_STATE = Gauge(

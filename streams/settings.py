@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
+    "AgentSettings",
+    "FeeSettings",
     "IngressSettings",
     "KafkaSettings",
     "LogSettings",
@@ -164,6 +166,34 @@ class SmartApiSettings(_Frozen):
     timeout_s: float = 7.0
 
 
+class FeeSettings(_Frozen):
+    """Fee model for fills that arrive without a fee (``connectors.fees.FeeModel``)."""
+
+    bps: Decimal = Field(default=Decimal("3"), ge=0)
+    fixed_per_order: Decimal = Field(default=Decimal("0"), ge=0)
+    minimum: Decimal = Field(default=Decimal("0"), ge=0)
+
+
+class AgentSettings(_Frozen):
+    """The Faust worker's agents (``agents/``): routing, batching, prices and marks."""
+
+    # account id -> venue name; accounts not listed go to ``default_venue``
+    venues: dict[str, str] = Field(default_factory=dict)
+    default_venue: str = "paper"
+    max_batch: int = Field(default=1000, ge=1)
+    # how long a batch may wait to fill: bigger batches amortise the per-batch ack round trips
+    batch_within_s: float = Field(default=0.05, gt=0)
+    # how often positions are re-marked to the last traded price (positions.v1 snapshots)
+    mark_interval_s: float = Field(default=1.0, gt=0)
+    # ticks re-read per partition at start so last prices are known after a restart
+    price_lookback: int = Field(default=500, ge=0)
+    # intent ids / client order ids remembered per account (replay and duplicate checks)
+    seen_memory: int = Field(default=5000, ge=10)
+    # closed orders kept per account for late fills and replays
+    closed_memory: int = Field(default=256, ge=1)
+    fees: FeeSettings = FeeSettings()
+
+
 class Settings(BaseSettings):
     """All of tradepipe's configuration."""
 
@@ -193,6 +223,7 @@ class Settings(BaseSettings):
     paper: PaperSettings = PaperSettings()
     ingress: IngressSettings = IngressSettings()
     smartapi: SmartApiSettings = SmartApiSettings()
+    agents: AgentSettings = AgentSettings()
 
     @property
     def idempotent_producer(self) -> bool:

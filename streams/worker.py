@@ -18,7 +18,7 @@ __all__ = ["run_worker"]
 log = structlog.get_logger(__name__)
 
 
-def run_worker(settings: Settings, register: Callable[[Pipeline], None]) -> None:
+def run_worker(settings: Settings, register: Callable[[Pipeline], object]) -> None:
     """Run a worker until SIGINT/SIGTERM; ``register`` declares the agents on the app."""
     import faust
 

@@ -44,13 +44,18 @@ async def test_worker_validates_rejects_and_dead_letters_poison_without_stopping
             [(b"ACC1", b"\x00\x00\x00\x00\x02not-avro"), (b"ACC2", b"junk")],
         )
         await produce(bootstrap, "orders.intents.v1", good[3:] + bad)
-        events = await collect(bootstrap, "orders.events.v1", 8, timeout=90)
+        # every good intent: VALIDATED, APPROVED, ROUTED; every bad one: REJECTED
+        events = await collect(bootstrap, "orders.events.v1", 20, timeout=90)
         validated = await collect(bootstrap, "orders.validated.v1", 6, timeout=30)
         dlq = await collect(bootstrap, "orders.intents.v1.dlq", 2, timeout=30)
         assert worker.proc is not None and worker.proc.poll() is None, worker.log()[-2000:]
     # Assert
-    decoded = {e.intent_id: e for e in (CODEC.decode(m.value, OrderEvent) for m in events)}
-    assert {i for i, e in decoded.items() if e.status is OrderStatus.VALIDATED} == {
+    all_events = [CODEC.decode(m.value, OrderEvent) for m in events]
+    decoded = {e.intent_id: e for e in all_events}
+    assert {e.intent_id for e in all_events if e.status is OrderStatus.VALIDATED} == {
+        g.intent_id for g in good
+    }
+    assert {i for i, e in decoded.items() if e.status is OrderStatus.ROUTED} == {
         g.intent_id for g in good
     }
     assert (

@@ -1,0 +1,121 @@
+"""Last traded prices for every instrument, in every worker: ``md.ticks.v1`` → ``PriceBook``.
+
+Ticks are keyed by instrument, risk by account, so the partitions of ticks a worker would
+get from the consumer group are unrelated to the accounts it owns. Each worker therefore
+reads *all* tick partitions with its own consumer outside any group (``price_feed``), keeps
+the last price per ``EXCH:token`` in memory and uses it for the fat-finger band, MARKET
+reference prices, risk exposure marks and position marks.
+
+At start it re-reads the last ``agents.price_lookback`` ticks of every partition, so a
+restarted worker knows prices again before it takes intents (the intents agent waits for
+this). Ordering relied on: ticks of one instrument are in one partition, in time order; a
+tick older than the one kept (``ts_event_ns``) does not replace it.
+
+Cost: every worker decodes every tick (Avro decode is ~10-15 µs per tick here); see
+``docs/performance.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
+
+from schemas.records import Tick
+from streams.app import Pipeline
+from streams.errors import DecodeError
+from streams.kafka import aiokafka_consumer
+from streams.metrics import TICKS_PROCESSED
+from streams.topics import TICKS
+
+__all__ = ["PriceBook", "run_price_feed"]
+
+log = structlog.get_logger(__name__)
+
+
+class PriceBook:
+    """Last price and its event time per ``EXCH:token``."""
+
+    __slots__ = ("_prices", "_times", "version")
+
+    def __init__(self) -> None:
+        self._prices: dict[str, Decimal] = {}
+        self._times: dict[str, int] = {}
+        # bumped on every change, so the mark timer can skip idle intervals
+        self.version = 0
+
+    def update(self, tick: Tick) -> None:
+        """Keep ``tick``'s last price unless a newer one is known."""
+        key = f"{tick.exchange}:{tick.instrument_token}"
+        if tick.ts_event_ns < self._times.get(key, -1):
+            return
+        self._times[key] = tick.ts_event_ns
+        if self._prices.get(key) != tick.last_price:
+            self._prices[key] = tick.last_price
+            self.version += 1
+
+    def last(self, exchange: str, token: str) -> Decimal | None:
+        """The last traded price, or None before the first tick."""
+        return self._prices.get(f"{exchange}:{token}")
+
+    def get(self, key: str) -> Decimal | None:
+        """The last price of ``EXCH:token``."""
+        return self._prices.get(key)
+
+    def __len__(self) -> int:
+        return len(self._prices)
+
+
+async def run_price_feed(pipeline: Pipeline, book: PriceBook, on_ready: Any) -> None:
+    """Follow every partition of ``md.ticks.v1`` until cancelled; ``on_ready()`` once the
+    look-back is read."""
+    settings = pipeline.settings
+    lookback = settings.agents.price_lookback
+    decode = pipeline.codec.decode
+    counter = TICKS_PROCESSED.labels(agent="price_feed")
+    consumer = aiokafka_consumer(settings, group_id=None, auto_offset_reset="latest")
+    await consumer.start()
+    try:
+        partitions: set[int] = set()
+        while not partitions:
+            partitions = consumer.partitions_for_topic(TICKS) or set()
+            if not partitions:
+                await consumer.topics()
+                await asyncio.sleep(0.2)
+        tps = [TopicPartition(TICKS, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        starts = await consumer.beginning_offsets(tps)
+        for tp in tps:
+            consumer.seek(tp, max(starts[tp], ends[tp] - lookback))
+        caught_up = all(ends[tp] <= starts[tp] for tp in tps)
+        if caught_up:
+            on_ready()
+        while True:
+            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for messages in batch.values():
+                for msg in messages:
+                    if msg.value is None:
+                        continue
+                    try:
+                        book.update(decode(msg.value, Tick))
+                    except DecodeError as exc:
+                        log.warning("tick_undecodable", offset=msg.offset, error=str(exc)[:200])
+                counter.inc(len(messages))
+            if not caught_up:
+                positions = {tp: await consumer.position(tp) for tp in tps}
+                if all(positions[tp] >= ends[tp] for tp in tps):
+                    caught_up = True
+                    log.info("prices_loaded", instruments=len(book))
+                    on_ready()
+    except KafkaError as exc:
+        log.error("price_feed_failed", error=str(exc))
+        raise
+    finally:
+        with contextlib.suppress(KafkaError):
+            await consumer.stop()
