@@ -10,7 +10,12 @@ After the whole broker is lost (a fresh, empty one at the same or a new address)
 3. re-publishes what the agents cannot rebuild from their tables: every intent the pipeline
    acknowledged (it is in ``order_intents``) that has no order yet (no row in ``orders``), and
    the latest snapshot of every position (``positions.v1`` readers get current positions; the
-   sink's natural keys drop the copies it already has).
+   sink's natural keys drop the copies it already has);
+4. carries the paper exchange's venue state over to the new cluster: its Redis snapshots
+   (books with their resting orders) are keyed by the Kafka cluster id, so without this the
+   exchange would start with empty books and every open order would silently vanish. The
+   snapshots of the cluster the sink saw last are copied to the new cluster id with their
+   input offsets cleared (the new input topics start empty; ``RedisSnapshotStore.migrate``).
 
 On the embedded broker the last record of each changelog partition goes in a batch of its
 own, so Faust's recovery does not stop short of it (DESIGN.md §7.3); real Kafka needs nothing.
@@ -19,6 +24,7 @@ own, so Faust's recovery does not stop short of it (DESIGN.md §7.3); real Kafka
 # ruff: noqa: S608  # SQL names only the schema, validated by PostgresSettings, and fixed tables
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -31,6 +37,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from connectors.migrations import PG_UNAVAILABLE, apply_migrations, connect
+from connectors.paper.state import RedisSnapshotStore, snapshot_scope
 from connectors.sink.cluster import fetch_cluster_id
 from schemas.codec import AvroCodec
 from schemas.records import OrderIntent, PositionSnapshot
@@ -56,6 +63,8 @@ class RestoreSummary:
     changelogs: dict[str, int] = field(default_factory=dict)
     intents_republished: int = 0
     positions_republished: int = 0
+    paper_from_cluster: str | None = None
+    paper_partitions: list[int] = field(default_factory=list)
     seconds: float = 0.0
 
     def table(self) -> Table:
@@ -70,6 +79,8 @@ class RestoreSummary:
             table.add_row(f"changelog {topic}", f"{n:,}")
         table.add_row("intents re-published", f"{self.intents_republished:,}")
         table.add_row("positions re-published", f"{self.positions_republished:,}")
+        table.add_row("paper books from cluster", self.paper_from_cluster or "-")
+        table.add_row("paper partitions carried over", str(len(self.paper_partitions)))
         table.add_row("elapsed", f"{self.seconds:.1f} s")
         return table
 
@@ -101,6 +112,7 @@ async def restore(
     console: Console | None = None,
     republish_intents: bool = True,
     republish_positions: bool = True,
+    migrate_paper: bool = True,
     force: bool = False,
 ) -> RestoreSummary:
     """Recreate topics, re-seed changelogs, re-publish open work; show progress and a summary."""
@@ -174,6 +186,8 @@ async def restore(
                     " ORDER BY account_id, instrument_token, version DESC, created_at DESC",
                 )
         await producer.flush()
+        if migrate_paper:
+            await _migrate_paper(settings, conn, summary)
     except PG_UNAVAILABLE as exc:
         raise SinkUnavailable(f"PostgreSQL went away during restore: {type(exc).__name__}") from exc
     except KafkaError as exc:
@@ -239,6 +253,30 @@ async def _reseed(settings: Settings, conn: Any, producer: Any, topic: str, adva
         sent += 1
         advance(1)
     return sent
+
+
+async def _migrate_paper(settings: Settings, conn: Any, summary: RestoreSummary) -> None:
+    """Copy the paper exchange's snapshots of the last cluster the sink saw to the new one."""
+    schema = settings.postgres.db_schema
+    old = await conn.fetchval(
+        f'SELECT cluster_id FROM "{schema}".sink_clusters WHERE cluster_id <> $1'
+        " ORDER BY first_seen DESC LIMIT 1",
+        summary.cluster_id,
+    )
+    if old is None:
+        log.warning("restore_paper_no_previous_cluster", cluster_id=summary.cluster_id)
+        return
+    group = settings.paper.group_id
+    store = RedisSnapshotStore(settings.redis.url.get_secret_value(), settings.redis.key_prefix)
+    try:
+        old_scope = snapshot_scope(str(old), group)
+        new_scope = snapshot_scope(summary.cluster_id, group)
+        copied = await asyncio.to_thread(store.migrate, old_scope, new_scope)
+    finally:
+        store.close()
+    summary.paper_from_cluster = str(old)
+    summary.paper_partitions = copied
+    log.info("restore_paper_books", from_cluster=str(old), partitions=copied)
 
 
 async def _drain(futures: list[Any]) -> None:

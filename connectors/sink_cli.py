@@ -129,11 +129,20 @@ def restore_command(
     ] = False,
     intents: Annotated[bool, typer.Option(help="Re-publish intents with no order yet.")] = True,
     positions: Annotated[bool, typer.Option(help="Re-publish the latest positions.")] = True,
+    paper: Annotated[
+        bool, typer.Option(help="Carry the paper exchange's books over to the new cluster.")
+    ] = True,
 ) -> None:
     """Recreate topics and table changelogs from Postgres after the broker was lost."""
     settings = _settings()
     summary: RestoreSummary = _run(
-        restore(settings, force=force, republish_intents=intents, republish_positions=positions)
+        restore(
+            settings,
+            force=force,
+            republish_intents=intents,
+            republish_positions=positions,
+            migrate_paper=paper,
+        )
     )
     log.info("restore_command_done", seconds=round(summary.seconds, 2))
 

@@ -25,10 +25,19 @@ from redis.exceptions import RedisError
 from connectors.paper_exchange import PaperBook
 from streams.errors import StoreUnavailable
 
-__all__ = ["Output", "PartitionState", "RedisSnapshotStore"]
+__all__ = ["Output", "PartitionState", "RedisSnapshotStore", "snapshot_scope"]
 
 # (topic, key, value, headers) of one record to produce
 Output = tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]
+
+
+def snapshot_scope(cluster_id: str, group_id: str) -> str:
+    """The scope of a paper exchange's snapshots: the Kafka cluster and the consumer group."""
+    return f"{cluster_id}:{group_id}"
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 def _b64(data: bytes | None) -> str | None:
@@ -140,6 +149,42 @@ class RedisSnapshotStore:
         state = PartitionState.from_dict(orjson.loads(raw[b"snapshot"]))
         acked = int(raw.get(b"acked", b"0")) >= state.version
         return state, acked
+
+    def migrate(self, old_scope: str, new_scope: str) -> list[int]:
+        """Copy every snapshot of ``old_scope`` to ``new_scope`` with the input offsets cleared.
+
+        For ``tradepipe restore`` after the broker was lost: the books (resting orders, the
+        memory of finished order ids) carry over to the new cluster, the offsets of the old
+        one do not (the new cluster's input topics start empty, so the exchange reads them
+        from the beginning). The ``acked`` mark is copied as it is, so an outbox that may never
+        have reached the old broker is sent to the new one. A partition that already has a
+        snapshot in ``new_scope`` is left alone. Returns the partitions copied.
+        """
+        pattern = _glob_escape(self.key(old_scope, 0)[:-1]) + "*"
+        copied: list[int] = []
+        try:
+            for raw_key in self._client.scan_iter(match=pattern, count=500):
+                key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
+                suffix = key.rsplit(":", 1)[-1]
+                if not suffix.isdigit():
+                    continue
+                partition = int(suffix)
+                target = self.key(new_scope, partition)
+                if self._client.exists(target):
+                    continue
+                raw: dict[bytes, bytes] = self._client.hgetall(key)  # type: ignore[assignment]  # sync client returns a dict
+                if b"snapshot" not in raw:
+                    continue
+                snapshot = orjson.loads(raw[b"snapshot"])
+                snapshot["offsets"] = {}
+                fields: dict[str, bytes] = {"snapshot": orjson.dumps(snapshot)}
+                if b"acked" in raw:
+                    fields["acked"] = raw[b"acked"]
+                self._client.hset(target, mapping=fields)  # type: ignore[arg-type]  # bytes values are accepted
+                copied.append(partition)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis: {exc}") from exc
+        return sorted(copied)
 
     def close(self) -> None:
         """Close the connection pool."""

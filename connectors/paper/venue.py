@@ -28,7 +28,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 
 from connectors.instruments import InstrumentMaster
 from connectors.paper.engine import AGENT, INPUT_TOPICS, PaperEngine
-from connectors.paper.state import PartitionState, RedisSnapshotStore
+from connectors.paper.state import PartitionState, RedisSnapshotStore, snapshot_scope
 from connectors.paper_exchange import PaperConfig
 from schemas.codec import AvroCodec
 from streams.errors import BrokerUnavailable
@@ -83,7 +83,7 @@ class PaperExchange:
         )
         self._producer = Producer(confluent_producer_config(self.settings))
         meta = self._consumer.list_topics(timeout=10)
-        self._scope = f"{meta.cluster_id}:{self.settings.paper.group_id}"
+        self._scope = snapshot_scope(str(meta.cluster_id), self.settings.paper.group_id)
         self._consumer.subscribe(
             list(INPUT_TOPICS), on_assign=self._on_assign, on_revoke=self._on_revoke
         )

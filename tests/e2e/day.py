@@ -2,8 +2,11 @@
 
 ``TradingDay.run()`` publishes ticks, intents and control commands step by step and waits
 for each step's outcome on the output topics. ``kill_after`` names steps after whose input
-the worker is killed with SIGKILL and restarted at once. The expected figures are computed
-by hand in ``EXPECTED`` (fees: the paper exchange's default 3 bps per fill, to the paisa).
+the worker is killed with SIGKILL and restarted at once; ``after_step`` (if set) is awaited
+after each of the day's parts with the part's name, so a test can pause the day there (and,
+say, lose the broker: ``disconnect`` first; the readers then read the new one). The expected
+figures are computed by hand in ``EXPECTED`` (fees: the paper exchange's default 3 bps per
+fill, to the paisa).
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class TradingDay:
     bootstrap: str
     start_worker: Callable[[], TradepipeProcess]
     kill_after: set[str] = field(default_factory=set)
+    after_step: Callable[[str], Awaitable[None]] | None = None
     timeout: float = 90.0
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     worker: TradepipeProcess | None = None
@@ -353,6 +357,8 @@ class TradingDay:
         for name, step in steps:
             await step()
             await self._maybe_kill(name)
+            if self.after_step is not None:
+                await self.after_step(name)
         return expect
 
     async def final_positions(self) -> dict[tuple[str, str], PositionSnapshot]:
@@ -368,6 +374,18 @@ class TradingDay:
         with contextlib.suppress(AssertionError):  # the caller asserts figure by figure
             await self._wait(self.positions, matches)
         return latest
+
+    def readers(self) -> list[TopicReader]:
+        """The day's output readers."""
+        return [self.events, self.fills, self.audit, self.positions, self.paper_orders]
+
+    async def disconnect(self) -> None:
+        """Before the broker is replaced: drop the readers' consumers, keep what they read; the
+        next poll reads the new broker's topics from the start. (A consumer left connected to
+        the old address would make the new embedded broker auto-create its topics with 4
+        partitions before ``restore`` could create them, DESIGN.md §7.4.)"""
+        for reader in self.readers():
+            await reader.disconnect()
 
     async def close(self) -> None:
         for reader in (self.events, self.fills, self.audit, self.positions, self.paper_orders):

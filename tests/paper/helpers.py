@@ -67,6 +67,12 @@ class TopicReader:
         assert self.record_type is not None
         return [CODEC.decode(m.value, self.record_type) for m in self.messages]
 
+    async def disconnect(self) -> None:
+        """Drop the consumer (messages read so far stay); the next poll starts from the
+        beginning of the topic as the broker then holds it (a replaced broker)."""
+        await self.close()
+        self._consumer = None
+
     async def close(self) -> None:
         if self._consumer is not None:
             await self._consumer.stop()
