@@ -166,6 +166,10 @@ async def test_day_with_broker_lost_and_restored_ends_with_hand_computed_positio
         await day.accepted(resting)
         await asyncio.sleep(1.5)  # the worker's changelog writes for the ACCEPTED event
         await _wait_sink(bootstrap, pg_schema, group, app_id)
+        routed = {e.intent_id for e in day.events.records() if e.status is OrderStatus.ROUTED}
+        await day._wait(
+            day.paper_orders, lambda: routed <= {o.intent_id for o in day.paper_orders.records()}
+        )
         seen_before.update(fills=len(day.fills.messages), events=len(day.events.messages))
         # the disaster: every topic gone; the processes die with it (the test's own readers
         # let go first, see TradingDay.disconnect)
@@ -215,6 +219,11 @@ async def test_day_with_broker_lost_and_restored_ends_with_hand_computed_positio
         await _wait_sink(bootstrap, pg_schema, group, app_id)
         await day.fills.poll()
         await day.events.poll()
+        filled_ids = {f.intent_id for f in day.fills.records()}
+        await day._wait(
+            day.paper_orders,
+            lambda: filled_ids <= {o.intent_id for o in day.paper_orders.records()},
+        )
         assert day.worker.proc is not None and day.worker.proc.poll() is None, worker_log(
             tmp_path / "worker.log"
         )
@@ -263,7 +272,8 @@ async def test_day_with_broker_lost_and_restored_ends_with_hand_computed_positio
     filled = Counter[str]()
     for r in fill_rows:
         filled[r["intent_id"]] += int(r["quantity"])
-    assert all(n <= 100 for n in filled.values()), filled
+    routed = {o.intent_id: o.quantity for o in day.paper_orders.records()}
+    assert all(n <= routed[i] for i, n in filled.items()), (filled, routed)
 
     # Assert (3): the order resting before the loss filled after it, on the new broker
     new_fills = [
