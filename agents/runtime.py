@@ -35,11 +35,13 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from agents.replay_gate import ReplayGate, replay_gate
 from schemas.records import Record
 from streams.app import Pipeline
 from streams.faust_codec import send_to_dlq
 from streams.kafka import aiokafka_producer
 from streams.metrics import PROCESSING_SECONDS, RECORDS_PROCESSED
+from streams.topics import FILLS, ORDER_EVENTS
 
 __all__ = [
     "Batch",
@@ -225,6 +227,9 @@ class Batch:
 
 BatchHandler = Callable[[Sequence[Incoming], Batch], Awaitable[None]]
 
+# Topics whose replays after a restart change the state intents are decided on.
+REPLAYED_TOPICS = frozenset({FILLS, ORDER_EVENTS})
+
 _LOCKS: dict[int, asyncio.Lock] = {}
 _CACHES: dict[int, StateCache] = {}
 
@@ -260,11 +265,15 @@ def batched_agent(
     producer: OutboxProducer,
     *,
     timed: bool = True,
+    gate: ReplayGate | None = None,
 ) -> Any:
     """Declare agent ``name`` on ``source``; ``handle(records, batch)`` decides each batch.
 
-    ``timed=False``: the handler observes its own per-stage processing time."""
+    ``timed=False``: the handler observes its own per-stage processing time. ``gate``: wait
+    (outside the worker lock) until replays are re-applied before deciding a batch; every
+    agent reports what it finished to the worker's gate."""
     app = pipeline.app
+    progress = replay_gate(app, REPLAYED_TOPICS)
     conf = pipeline.settings.agents
     processed = RECORDS_PROCESSED.labels(agent=name)
     timer = PROCESSING_SECONDS.labels(agent=name)
@@ -273,6 +282,8 @@ def batched_agent(
     async def run(stream: Any) -> None:
         async for events in stream.take_events(conf.max_batch, within=conf.batch_within_s):
             inputs = [Incoming(e.value, e.message.partition, e.message.offset) for e in events]
+            if gate is not None:
+                await gate.wait()
             async with lock:
                 batch = new_batch(pipeline, producer)
                 started = time.perf_counter()
@@ -286,6 +297,8 @@ def batched_agent(
                 except Exception:  # noqa: BLE001 — isolate the poison record below
                     batch.discard()
                     elapsed = await _one_by_one(pipeline, name, events, inputs, handle, producer)
+            for item in inputs:
+                progress.advance(source, item.partition, item.offset + 1)
             if timed:
                 per_record = elapsed / len(events)
                 for _ in events:

@@ -31,9 +31,10 @@ from agents import check_risk, route
 from agents.context import WorkerContext
 from agents.lifecycle import OrderState
 from agents.reasons import ReasonCode, Stage
+from agents.replay_gate import replay_gate
 from agents.risk import trading_day
 from agents.route import RoutedIds
-from agents.runtime import Batch, Incoming, batched_agent
+from agents.runtime import REPLAYED_TOPICS, Batch, Incoming, batched_agent
 from agents.validation.rules import enrich, validate
 from schemas.records import OrderIntent, OrderStatus
 from streams.metrics import ORDER_EVENTS, PROCESSING_SECONDS, REJECTIONS, STAGE_LATENCY
@@ -167,7 +168,8 @@ def register(ctx: WorkerContext) -> None:
             seen.remember(intent.intent_id, conf.seen_memory)
             batch.dirty(table, account, item.partition, SeenIds.to_dict)
 
-    batched_agent(ctx.pipeline, AGENT, INTENTS, handle, ctx.producer, timed=False)
+    gate = replay_gate(ctx.pipeline.app, REPLAYED_TOPICS)
+    batched_agent(ctx.pipeline, AGENT, INTENTS, handle, ctx.producer, timed=False, gate=gate)
 
 
 def _event(state: OrderState, now: datetime, reason: ReasonCode | None, intent: OrderIntent) -> Any:
