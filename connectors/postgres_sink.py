@@ -37,7 +37,7 @@ from tenacity import (
 )
 
 from connectors.migrations import PG_UNAVAILABLE, apply_migrations, connect
-from connectors.sink.batching import Poison, build_batch
+from connectors.sink.batching import Poison, build_batch_yielding
 from connectors.sink.cluster import fetch_cluster_id
 from connectors.sink.decode import BatchDecoder
 from connectors.sink.dlq import send_to_dlq
@@ -227,38 +227,67 @@ class PostgresSink:
     async def run(self) -> None:
         """Poll, build, write, repeat, until ``stop()``.
 
-        If a seek (rebalance, recovery) ran while a poll was in flight, the poll's records may
-        predate it: they are dropped and every partition is sought to Postgres's view again.
+        Pipelined, one batch deep: batch N+1 is fetched and decoded while batch N's
+        transaction is in Postgres; the writes themselves stay one after another, each with its
+        offsets. If a seek (rebalance, recovery, a failed write) ran while a poll was in
+        flight, the poll's records may predate it: they are dropped and every partition is
+        sought to Postgres's view again.
         """
         consumer, conf = self._consumer, self.settings.sink
         assert consumer is not None, "start() first"
         self._run_task = asyncio.current_task()
-        while not self._stopping.is_set():
-            generation = self._generation
-            data = await consumer.getmany(
-                timeout_ms=conf.batch_max_wait_ms, max_records=conf.batch_max_records
-            )
-            if data:
-                async with self._pg_lock:
-                    await self._process(generation, data)
-            self._update_lag()
+        writing: asyncio.Task[None] | None = None
+        try:
+            while not self._stopping.is_set():
+                generation = self._generation
+                data = await consumer.getmany(
+                    timeout_ms=conf.batch_max_wait_ms, max_records=conf.batch_max_records
+                )
+                built = (
+                    await build_batch_yielding(data, self._decoder, self._next) if data else None
+                )
+                if writing is not None:
+                    await writing
+                    writing = None
+                if built is not None:
+                    job = self._process(generation, data, *built)
+                    if self._current(generation, data):
+                        writing = asyncio.create_task(job)
+                    else:  # it will seek: the next poll must not start before that
+                        await job
+                self._update_lag()
+            if writing is not None:
+                await writing
+                writing = None
+        finally:
+            if writing is not None:  # run() failed or was cancelled with a write in flight
+                writing.cancel()
+                await asyncio.gather(writing, return_exceptions=True)
 
-    async def _process(self, generation: int, data: dict[TopicPartition, list[Any]]) -> None:
-        consumer = self._consumer
-        assert consumer is not None
-        if generation != self._generation:
-            await self._reseek()
-            return
-        unsought = {tp for tp in data if (tp.topic, tp.partition) not in self._stored}
-        if unsought:
-            # Fetched before the assignment callback sought them: read from Postgres's view.
-            assigned = unsought & set(consumer.assignment())
-            if assigned:
-                await self._seek(assigned)
-            return
-        batch, poison = build_batch(data, self._decoder, self._next)
-        if batch.records:
-            await self._write(batch, poison)
+    def _current(self, generation: int, data: dict[TopicPartition, list[Any]]) -> bool:
+        """No seek since this poll started, and every partition in it was sought."""
+        return generation == self._generation and all(
+            (tp.topic, tp.partition) in self._stored for tp in data
+        )
+
+    async def _process(
+        self, generation: int, data: dict[TopicPartition, list[Any]], batch: Batch, poison: Poison
+    ) -> None:
+        async with self._pg_lock:
+            consumer = self._consumer
+            assert consumer is not None
+            if generation != self._generation:
+                await self._reseek()
+                return
+            unsought = {tp for tp in data if (tp.topic, tp.partition) not in self._stored}
+            if unsought:
+                # Fetched before the assignment callback sought them: read from Postgres's view.
+                assigned = unsought & set(consumer.assignment())
+                if assigned:
+                    await self._seek(assigned)
+                return
+            if batch.records:
+                await self._write(batch, poison)
 
     # --- batches -------------------------------------------------------------------------
     async def _write(self, batch: Batch, poison: Poison) -> None:
