@@ -114,13 +114,16 @@ def _sink_process(settings: Settings) -> subprocess.Popen[bytes]:
     return spawn([sys.executable, "-m", "connectors.sink_cli", "sink"], env=env)
 
 
-async def bench_sink(n: int, processes: int = 1, batch: int = 5_000) -> None:
+async def bench_sink(n: int, processes: int = 1, batch: int | None = None) -> None:
     schema = f"bench_sink_{os.getpid()}"
     with EmbeddedBroker() as broker:
         settings = Settings(
             kafka=KafkaSettings(bootstrap_servers=broker.bootstrap_servers),
             postgres=PostgresSettings(dsn=DSN, db_schema=schema),  # type: ignore[arg-type]
-            sink=SinkSettings(group_id=f"bench-{os.getpid()}", batch_max_records=batch),
+            sink=SinkSettings(
+                group_id=f"bench-{os.getpid()}",
+                batch_max_records=batch or SinkSettings().batch_max_records,
+            ),
         )
         await ensure_topics(settings.kafka)
         codec = AvroCodec(FileRegistry())
@@ -314,7 +317,7 @@ def main() -> None:
         help="sink processes in the group (scale-out by partitions)",
     )
     parser.add_argument(
-        "--batch", type=int, default=5_000, help="the sink's batch_max_records (default 5,000)"
+        "--batch", type=int, default=None, help="the sink's batch_max_records (default: settings')"
     )
     parser.add_argument("--restore", action="store_true", help="time restore instead")
     parser.add_argument("--orders", type=int, default=100_000, help="orders in the restored day")
