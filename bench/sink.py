@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/sink.py                 # 200,000 order events
     .venv/bin/python bench/sink.py -n 50000
+    .venv/bin/python bench/sink.py --batch 20000   # the sink's batch_max_records
     .venv/bin/python bench/sink.py --restore       # restore of a day with 100,000 orders
 
 Starts its own embedded broker, uses a throwaway schema in the configured Postgres (dropped at
@@ -42,6 +43,8 @@ from streams.topics import ORDER_EVENTS, ensure_topics
 
 __all__ = ["bench_restore", "bench_sink", "main"]
 
+DESIGN_COPY_RATE = 116_000
+"""Raw asyncpg COPY rows/s that DESIGN.md §12 quotes for this machine."""
 DSN = os.environ.get("TRADEPIPE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 STATUSES = [OrderStatus.RECEIVED, OrderStatus.VALIDATED, OrderStatus.APPROVED, OrderStatus.ROUTED]
 
@@ -111,13 +114,16 @@ def _sink_process(settings: Settings) -> subprocess.Popen[bytes]:
     return spawn([sys.executable, "-m", "connectors.sink_cli", "sink"], env=env)
 
 
-async def bench_sink(n: int, processes: int = 1) -> None:
+async def bench_sink(n: int, processes: int = 1, batch: int | None = None) -> None:
     schema = f"bench_sink_{os.getpid()}"
     with EmbeddedBroker() as broker:
         settings = Settings(
             kafka=KafkaSettings(bootstrap_servers=broker.bootstrap_servers),
             postgres=PostgresSettings(dsn=DSN, db_schema=schema),  # type: ignore[arg-type]
-            sink=SinkSettings(group_id=f"bench-{os.getpid()}"),
+            sink=SinkSettings(
+                group_id=f"bench-{os.getpid()}",
+                batch_max_records=batch or SinkSettings().batch_max_records,
+            ),
         )
         await ensure_topics(settings.kafka)
         codec = AvroCodec(FileRegistry())
@@ -134,15 +140,17 @@ async def bench_sink(n: int, processes: int = 1) -> None:
             await sink.start()
             task = asyncio.create_task(sink.run())
             t0 = c0 = None
+            cpu0 = 0.0
             while True:
                 have = await _count(conn, schema, "order_events")
                 now = time.perf_counter()
                 if t0 is None and have > 0:
-                    t0, c0 = now, have
+                    t0, c0, cpu0 = now, have, time.process_time()
                 if have >= n:
                     break
                 await asyncio.sleep(0.1)
             t1 = time.perf_counter()
+            cpu = time.process_time() - cpu0
             for proc in procs:
                 proc.terminate()
                 proc.wait(timeout=15)
@@ -197,6 +205,11 @@ async def bench_sink(n: int, processes: int = 1) -> None:
         f"  {tx_n:.0f} transactions, {rows_sum / max(tx_n, 1):,.0f} rows each,"
         f" {1000 * tx_sum / max(tx_n, 1):.1f} ms in Postgres each"
     )
+    print(
+        f"  sink process CPU over the measured span: {cpu:.2f} s in {t1 - t0:.2f} s"
+        f" ({100 * cpu / max(t1 - t0, 1e-9):.0f} % of one core; the bench's row counting is"
+        " included and small)"
+    )
     print(f"raw asyncpg COPY of the same rows into the same table shape: {raw_rate:,.0f} rows/s")
     print(
         f"raw COPY in {settings.sink.batch_max_records:,}-row transactions:"
@@ -205,6 +218,11 @@ async def bench_sink(n: int, processes: int = 1) -> None:
     print(
         f"ratio sink / raw COPY: {sink_rate / raw_rate:.2f}  (target >= 0.50);"
         f" sink / batched raw COPY: {sink_rate / batched_rate:.2f}"
+    )
+    print(
+        f"against DESIGN.md §12's raw COPY reference ({DESIGN_COPY_RATE:,} rows/s):"
+        f" sink {sink_rate / DESIGN_COPY_RATE:.2f}x, this run's raw COPY"
+        f" {raw_rate / DESIGN_COPY_RATE:.2f}x"
     )
 
 
@@ -298,6 +316,9 @@ def main() -> None:
         default=1,
         help="sink processes in the group (scale-out by partitions)",
     )
+    parser.add_argument(
+        "--batch", type=int, default=None, help="the sink's batch_max_records (default: settings')"
+    )
     parser.add_argument("--restore", action="store_true", help="time restore instead")
     parser.add_argument("--orders", type=int, default=100_000, help="orders in the restored day")
     args = parser.parse_args()
@@ -305,7 +326,7 @@ def main() -> None:
     if args.restore:
         asyncio.run(bench_restore(args.orders))
     else:
-        asyncio.run(bench_sink(args.n, args.processes))
+        asyncio.run(bench_sink(args.n, args.processes, args.batch))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from collections.abc import Coroutine, Sequence
 from types import TracebackType
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped,unused-ignore]  # asyncpg ships no type information
 import structlog
 from aiokafka import (  # type: ignore[import-untyped,unused-ignore]  # aiokafka ships no type information
     AIOKafkaConsumer,
@@ -29,16 +28,11 @@ from aiokafka import (  # type: ignore[import-untyped,unused-ignore]  # aiokafka
 from aiokafka.abc import ConsumerRebalanceListener  # type: ignore[import-untyped,unused-ignore]
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped,unused-ignore]
 from prometheus_client import start_http_server
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception_type,
-    wait_exponential,
-    wait_random,
-)
 
-from connectors.migrations import PG_UNAVAILABLE, apply_migrations, connect
-from connectors.sink.batching import Poison, build_batch
+from connectors.migrations import PG_UNAVAILABLE, apply_migrations
+from connectors.sink.batching import Poison, build_batch_yielding
 from connectors.sink.cluster import fetch_cluster_id
+from connectors.sink.connection import SinkConnection
 from connectors.sink.decode import BatchDecoder
 from connectors.sink.dlq import send_to_dlq
 from connectors.sink.tables import (
@@ -52,7 +46,6 @@ from connectors.sink.writer import (
     OffsetsMovedError,
     StoredOffset,
     load_offsets,
-    prepare_connection,
     record_topics,
     write_batch,
 )
@@ -129,11 +122,11 @@ class PostgresSink:
         self._next: dict[tuple[str, int], int | None] = {}
         # Bumped by every seek and revocation: batches built before it are stale.
         self._generation = 0
-        self._conn: asyncpg.Connection | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._metrics_server: Any = None
         self._stopping = asyncio.Event()
+        self._pg = SinkConnection(settings.postgres, self.group, self._stopping)
         # One connection, used by the poll loop and by the rebalance listener's task.
         self._pg_lock = asyncio.Lock()
         self._run_task: asyncio.Task[None] | None = None
@@ -160,7 +153,7 @@ class PostgresSink:
                     raise
                 log.warning("sink_postgres_unavailable", phase="start")
                 await asyncio.sleep(1.0)
-        await self._reconnect()
+        await self._pg.connect()
         try:
             await ensure_topics(self.settings.kafka)
         except KafkaError as exc:
@@ -205,9 +198,7 @@ class PostgresSink:
         if self._producer is not None:
             await _quietly(self._producer.stop(), "producer")
             self._producer = None
-        if self._conn is not None:
-            await self._conn.close(timeout=2)
-            self._conn = None
+        await self._pg.close()
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
             self._metrics_server = None
@@ -227,38 +218,67 @@ class PostgresSink:
     async def run(self) -> None:
         """Poll, build, write, repeat, until ``stop()``.
 
-        If a seek (rebalance, recovery) ran while a poll was in flight, the poll's records may
-        predate it: they are dropped and every partition is sought to Postgres's view again.
+        Pipelined, one batch deep: batch N+1 is fetched and decoded while batch N's
+        transaction is in Postgres; the writes themselves stay one after another, each with its
+        offsets. If a seek (rebalance, recovery, a failed write) ran while a poll was in
+        flight, the poll's records may predate it: they are dropped and every partition is
+        sought to Postgres's view again.
         """
         consumer, conf = self._consumer, self.settings.sink
         assert consumer is not None, "start() first"
         self._run_task = asyncio.current_task()
-        while not self._stopping.is_set():
-            generation = self._generation
-            data = await consumer.getmany(
-                timeout_ms=conf.batch_max_wait_ms, max_records=conf.batch_max_records
-            )
-            if data:
-                async with self._pg_lock:
-                    await self._process(generation, data)
-            self._update_lag()
+        writing: asyncio.Task[None] | None = None
+        try:
+            while not self._stopping.is_set():
+                generation = self._generation
+                data = await consumer.getmany(
+                    timeout_ms=conf.batch_max_wait_ms, max_records=conf.batch_max_records
+                )
+                built = (
+                    await build_batch_yielding(data, self._decoder, self._next) if data else None
+                )
+                if writing is not None:
+                    await writing
+                    writing = None
+                if built is not None:
+                    job = self._process(generation, data, *built)
+                    if self._current(generation, data):
+                        writing = asyncio.create_task(job)
+                    else:  # it will seek: the next poll must not start before that
+                        await job
+                self._update_lag()
+            if writing is not None:
+                await writing
+                writing = None
+        finally:
+            if writing is not None:  # run() failed or was cancelled with a write in flight
+                writing.cancel()
+                await asyncio.gather(writing, return_exceptions=True)
 
-    async def _process(self, generation: int, data: dict[TopicPartition, list[Any]]) -> None:
-        consumer = self._consumer
-        assert consumer is not None
-        if generation != self._generation:
-            await self._reseek()
-            return
-        unsought = {tp for tp in data if (tp.topic, tp.partition) not in self._stored}
-        if unsought:
-            # Fetched before the assignment callback sought them: read from Postgres's view.
-            assigned = unsought & set(consumer.assignment())
-            if assigned:
-                await self._seek(assigned)
-            return
-        batch, poison = build_batch(data, self._decoder, self._next)
-        if batch.records:
-            await self._write(batch, poison)
+    def _current(self, generation: int, data: dict[TopicPartition, list[Any]]) -> bool:
+        """No seek since this poll started, and every partition in it was sought."""
+        return generation == self._generation and all(
+            (tp.topic, tp.partition) in self._stored for tp in data
+        )
+
+    async def _process(
+        self, generation: int, data: dict[TopicPartition, list[Any]], batch: Batch, poison: Poison
+    ) -> None:
+        async with self._pg_lock:
+            consumer = self._consumer
+            assert consumer is not None
+            if generation != self._generation:
+                await self._reseek()
+                return
+            unsought = {tp for tp in data if (tp.topic, tp.partition) not in self._stored}
+            if unsought:
+                # Fetched before the assignment callback sought them: read from Postgres's view.
+                assigned = unsought & set(consumer.assignment())
+                if assigned:
+                    await self._seek(assigned)
+                return
+            if batch.records:
+                await self._write(batch, poison)
 
     # --- batches -------------------------------------------------------------------------
     async def _write(self, batch: Batch, poison: Poison) -> None:
@@ -270,7 +290,7 @@ class PostgresSink:
 
         started = time.perf_counter()
         try:
-            conn = await self._connection()
+            conn = await self._pg.get()
             written = await write_batch(
                 conn,
                 self.schema,
@@ -287,7 +307,7 @@ class PostgresSink:
         except PG_UNAVAILABLE as exc:
             metrics.SINK_RETRIES.inc()
             log.warning("sink_postgres_unavailable", error=type(exc).__name__, detail=str(exc))
-            await self._drop_connection()
+            self._pg.drop()
             await self._reseek()  # resume from what Postgres holds; this batch is fetched again
             return
         elapsed = time.perf_counter() - started
@@ -316,46 +336,6 @@ class PostgresSink:
             metrics.SINK_OFFSETS_BEHIND.labels(topic=topic).set(n)
 
     # --- Postgres and offsets ------------------------------------------------------------
-    async def _connection(self) -> asyncpg.Connection:
-        if self._conn is not None and self._conn.is_closed():
-            metrics.SINK_RETRIES.inc()
-            log.warning("sink_postgres_connection_lost", schema=self.schema)
-            self._conn = None
-        if self._conn is None:
-            await self._reconnect()
-        assert self._conn is not None
-        return self._conn
-
-    async def _drop_connection(self) -> None:
-        if self._conn is not None:
-            self._conn.terminate()
-            self._conn = None
-
-    async def _reconnect(self) -> None:
-        """Connect, backing off while Postgres is away (until it returns or ``stop()``)."""
-        async for attempt in AsyncRetrying(
-            wait=wait_exponential(multiplier=0.1, max=5.0) + wait_random(0, 0.2),
-            retry=retry_if_exception_type((SinkUnavailable, *PG_UNAVAILABLE)),
-            stop=lambda _: self._stopping.is_set(),
-            reraise=True,
-            before_sleep=lambda rs: log.warning(
-                "sink_postgres_backoff",
-                attempt=rs.attempt_number,
-                error=type(rs.outcome.exception()).__name__ if rs.outcome else None,
-            ),
-        ):
-            with attempt:
-                conn = await connect(
-                    self.settings.postgres, application_name=f"tradepipe-sink:{self.group}"
-                )
-                try:
-                    await prepare_connection(conn, self.schema)
-                except PG_UNAVAILABLE:
-                    conn.terminate()
-                    raise
-                self._conn = conn
-        log.info("sink_postgres_connected", schema=self.schema)
-
     async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
         if not assigned:
             return
@@ -367,35 +347,24 @@ class PostgresSink:
         assert consumer is not None
         counts = {tp.topic: len(consumer.partitions_for_topic(tp.topic) or ()) for tp in assigned}
         async with self._pg_lock:
-            await self._with_postgres(self._record_topics, counts)
+            await self._pg.retrying(self._record_topics, counts)
             await self._seek(assigned)
 
     async def _record_topics(self, counts: dict[str, int]) -> None:
         changelogs = {t for t in counts if t not in APPEND_TABLES}
         await record_topics(
-            await self._connection(), self.schema, self.group, self.cluster_id, counts, changelogs
+            await self._pg.get(), self.schema, self.group, self.cluster_id, counts, changelogs
         )
-
-    async def _with_postgres(self, fn: Any, *args: Any) -> Any:
-        while True:
-            try:
-                return await fn(*args)
-            except PG_UNAVAILABLE as exc:
-                metrics.SINK_RETRIES.inc()
-                log.warning("sink_postgres_unavailable", error=type(exc).__name__)
-                await self._drop_connection()
-                if self._stopping.is_set():
-                    raise SinkUnavailable("PostgreSQL is not reachable") from exc
 
     async def _load_offsets(self, tps: list[TopicPartition]) -> dict[tuple[str, int], StoredOffset]:
         keys = [(tp.topic, tp.partition) for tp in tps]
-        return await load_offsets(await self._connection(), self.schema, self.group, keys)
+        return await load_offsets(await self._pg.get(), self.schema, self.group, keys)
 
     async def _seek(self, tps: set[TopicPartition]) -> None:
         """Seek to the offsets Postgres holds; partitions of another cluster start over."""
         consumer = self._consumer
         assert consumer is not None
-        stored = await self._with_postgres(self._load_offsets, list(tps))
+        stored = await self._pg.retrying(self._load_offsets, list(tps))
         self._generation += 1
         from_start = []
         for tp in tps:

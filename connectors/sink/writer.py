@@ -21,6 +21,7 @@ import asyncpg  # type: ignore[import-untyped,unused-ignore]  # asyncpg ships no
 from connectors.sink.audit import append_audit
 from connectors.sink.tables import APPEND_TABLES, ORDER_COLUMNS, POSITION_COLUMNS
 from streams.errors import TradepipeError
+from streams.topics import ORDER_EVENTS
 
 __all__ = [
     "Batch",
@@ -78,7 +79,6 @@ class Batch:
 
     rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
     audit: list[tuple[dict[str, Any], int, int]] = field(default_factory=list)
-    orders: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     positions: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
     state: dict[tuple[str, int, bytes], tuple[bytes | None, int]] = field(default_factory=dict)
     dlq: list[tuple[str, int, int, str]] = field(default_factory=list)
@@ -102,6 +102,40 @@ async def prepare_connection(conn: asyncpg.Connection, schema: str) -> None:
             f"CREATE TEMP TABLE IF NOT EXISTS {_stage(spec.table)}"
             f' (LIKE "{schema}".{spec.table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
         )
+
+
+def _orders_from_stage(schema: str) -> str:
+    """Order events staged → ``order_events`` (fenced) and the latest per order → ``orders``.
+
+    One round trip, and the current state is derived by Postgres (``DISTINCT ON`` the highest
+    ``seq``, the earliest offset among equals) from the rows already sent for
+    ``order_events``, instead of being collapsed in Python and sent a second time.
+    """
+    cols = ", ".join(APPEND_TABLES[ORDER_EVENTS].columns)
+    derived = {"last_event_id": "event_id", "updated_at": "created_at"}
+    picks = ", ".join(derived.get(c, c) for c in ORDER_COLUMNS)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in ORDER_COLUMNS if c != "intent_id")
+    return (
+        f'INSERT INTO "{schema}".order_events ({cols}) SELECT {cols} FROM stage_order_events'
+        " ON CONFLICT DO NOTHING;"
+        f' INSERT INTO "{schema}".orders AS cur ({", ".join(ORDER_COLUMNS)})'
+        f" SELECT DISTINCT ON (intent_id) {picks} FROM stage_order_events"
+        " ORDER BY intent_id, seq DESC, kafka_partition, kafka_offset"
+        f" ON CONFLICT (intent_id) DO UPDATE SET {updates} WHERE cur.seq < EXCLUDED.seq"
+    )
+
+
+async def _append_order_events(
+    conn: asyncpg.Connection, schema: str, rows: list[tuple[Any, ...]]
+) -> None:
+    """COPY into the staging table, then one statement pair does the rest (see above).
+
+    The staging table empties itself at commit (``ON COMMIT DELETE ROWS``) and a batch has
+    one list of order events, so it holds exactly this batch's rows.
+    """
+    columns = APPEND_TABLES[ORDER_EVENTS].columns
+    await conn.copy_records_to_table(_stage("order_events"), records=rows, columns=columns)
+    await conn.execute(_orders_from_stage(schema))
 
 
 async def _append(
@@ -240,20 +274,13 @@ async def write_batch(
     async with conn.transaction():
         await _fence_offsets(conn, schema, group, cluster_id, batch, expected)
         for table, rows in batch.rows.items():
-            if rows:
+            if rows and table == "order_events":
+                await _append_order_events(conn, schema, rows)
+                written[table] = len(rows)
+            elif rows:
                 spec = next(s for s in APPEND_TABLES.values() if s.table == table)
                 await _append(conn, schema, table, spec.columns, rows)
                 written[table] = len(rows)
-        if batch.orders:
-            await _upsert_forward(
-                conn,
-                schema,
-                "orders",
-                ORDER_COLUMNS,
-                ("intent_id",),
-                "cur.seq < EXCLUDED.seq",
-                list(batch.orders.values()),
-            )
         if batch.positions:
             await _upsert_forward(
                 conn,

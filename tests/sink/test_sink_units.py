@@ -89,3 +89,25 @@ def test_audit_link_hash_changes_with_content_position_and_predecessor() -> None
     assert link_hash(b"\x01" * 32, 1, event) != base
     assert link_hash(GENESIS, 1, {**event, "outcome": "denied"}) != base
     assert canonical(1, event) == canonical(1, {**event, "details": dict(event["details"])})
+
+
+async def test_chunked_build_equals_one_piece_build_and_skips_records_below_the_floor() -> None:
+    from collections import namedtuple
+
+    from connectors.sink.batching import build_batch, build_batch_yielding
+
+    tp = namedtuple("tp", "topic partition")("orders.events.v1", 0)
+    msg = namedtuple("msg", "offset key value")
+    values = _encoded(23)
+    values[7] = b"\x00garbage"
+    data = {tp: [msg(100 + i, None, v) for i, v in enumerate(values)]}
+    floors = {("orders.events.v1", 0): 102}
+
+    whole, whole_poison = build_batch(data, BatchDecoder(CODEC), floors)
+    chunked, chunked_poison = await build_batch_yielding(data, BatchDecoder(CODEC), floors, 4)
+
+    assert chunked.rows == whole.rows
+    assert len(chunked.rows["order_events"]) == 20  # 23, less 2 below the floor, less 1 poison
+    assert [m.offset for m, _ in chunked_poison] == [m.offset for m, _ in whole_poison] == [107]
+    assert chunked.offsets == whole.offsets == {("orders.events.v1", 0): 123}
+    assert chunked.records == whole.records == 21
