@@ -17,14 +17,14 @@ from schemas.records import RECORD_TYPES, Record
 from schemas.registry import AVRO_DIR, SchemaRegistry, load_avsc, subject_for
 from streams.errors import DecodeError
 
-__all__ = ["MAGIC_BYTE", "AvroCodec", "current_schema", "frame", "unframe"]
+__all__ = ["AVRO_READ_ERRORS", "MAGIC_BYTE", "AvroCodec", "current_schema", "frame", "unframe"]
 
 MAGIC_BYTE = 0
 _HEADER = struct.Struct(">bI")
 R = TypeVar("R", bound=Record)
 
 # What fastavro raises on bytes that are not a valid body for the writer schema.
-_AVRO_READ_ERRORS = (
+AVRO_READ_ERRORS = (
     EOFError,
     ValueError,
     IndexError,
@@ -132,7 +132,7 @@ class AvroCodec:
         buf = io.BytesIO(body)
         try:
             value: dict[str, Any] = read(buf)
-        except _AVRO_READ_ERRORS as exc:
+        except AVRO_READ_ERRORS as exc:
             raise DecodeError(
                 f"Avro body does not decode with schema id {schema_id}: {exc}"
             ) from exc

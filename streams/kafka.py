@@ -11,7 +11,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.settings import KafkaSettings, Profile, Settings
+from streams.settings import KafkaSettings, Settings
 
 __all__ = [
     "admin_client",
@@ -83,8 +83,6 @@ def confluent_producer_config(settings: Settings, **overrides: Any) -> dict[str,
         # a key on another partition than the rest of the pipeline and break co-partitioning.
         "partitioner": "murmur2_random",
     }
-    if settings.profile is Profile.DEV:
-        conf["api.version.request"] = True
     if kafka.sasl_mechanism:
         conf["sasl.mechanism"] = kafka.sasl_mechanism
         conf["sasl.username"] = kafka.sasl_username or ""

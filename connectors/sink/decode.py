@@ -14,28 +14,18 @@ from __future__ import annotations
 
 import io
 import os
-import struct
 from typing import Any
 
 from fastavro import parse_schema, reader, writer
 
-from schemas.codec import AvroCodec, current_schema
+from schemas.codec import AVRO_READ_ERRORS, AvroCodec, current_schema
 from schemas.records import Record
 from streams.errors import DecodeError
 
 __all__ = ["BatchDecoder"]
 
-_BLOCK_ERRORS = (
-    EOFError,
-    ValueError,
-    IndexError,
-    KeyError,
-    TypeError,
-    OverflowError,
-    UnicodeDecodeError,
-    struct.error,
-    AttributeError,
-)
+# A block read can also fail on attribute access of a half-read container.
+_BLOCK_ERRORS = (*AVRO_READ_ERRORS, AttributeError)
 
 
 def _long(n: int) -> bytes:
