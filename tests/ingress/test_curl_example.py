@@ -12,6 +12,7 @@ import pytest
 
 from connectors.ingress.server import IngressServer
 from connectors.ingress.store import IssuedSecret
+from tests.conftest import service_missing
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.redis]
 
@@ -27,12 +28,11 @@ def _snippet() -> str:
     return match.group(1)
 
 
-@pytest.mark.skipif(
-    not (shutil.which("curl") and shutil.which("openssl")), reason="no curl/openssl"
-)
 async def test_documented_curl_snippet_gets_a_202(
     ingress: IngressServer, key: IssuedSecret
 ) -> None:
+    if not (shutil.which("curl") and shutil.which("openssl")):
+        service_missing("curl and openssl", FileNotFoundError("curl/openssl not on PATH"))
     env = {**os.environ, "INGRESS_URL": ingress.url, "KEY_ID": key.key_id, "SECRET": key.secret}
 
     proc = await asyncio.create_subprocess_exec(

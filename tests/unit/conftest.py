@@ -9,7 +9,6 @@ from datetime import date
 
 import pytest
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from connectors.instruments import InstrumentMaster
 
@@ -27,21 +26,6 @@ def master() -> InstrumentMaster:
 def today() -> date:
     """The trading day the sample's expiries are chosen around."""
     return TODAY
-
-
-@pytest.fixture
-async def redis_client() -> AsyncIterator[aioredis.Redis]:
-    """The local Redis; skipped when absent, except under CI=true where that fails."""
-    client = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except (RedisError, OSError) as exc:
-        await client.aclose()
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"Redis at {REDIS_URL} is required under CI: {exc}")
-        pytest.skip(f"Redis at {REDIS_URL} not reachable: {exc}")
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture
