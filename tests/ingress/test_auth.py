@@ -100,8 +100,8 @@ async def test_replayed_request_is_refused_with_401(
     assert replay.json()["error"]["code"] == "replayed_nonce"
 
 
-# Both sides count whole seconds, so a second that ticks between signing and checking can
-# take a +301 s skew down to exactly 300 (inside the window): 302 is outside either way.
+# The signed timestamp is truncated to whole seconds while the server's clock is not, so a
+# +301 s skew can read as up to 1 s less (inside the window); 302 stays outside the 300 s window.
 @pytest.mark.parametrize("skew_s", [-301, 302, 3600])
 async def test_timestamp_outside_the_window_is_refused_with_401(
     ingress: IngressServer, key: IssuedSecret, unique: str, skew_s: int
