@@ -73,10 +73,13 @@ class AvroCodec:
         self._resolved: dict[tuple[int, str], Callable[[io.BytesIO], Any]] = {}
 
     def _current(self, record_type: type[Record]) -> Any:
+        # Keep fastavro's "already parsed" marker (parse_schema's default): without it
+        # schemaless_writer/reader re-parse the schema on every call, ~3x the cost of the
+        # encode or decode itself (bench/codec.py).
         name = record_type.__name__
         parsed = self._parsed_current.get(name)
         if parsed is None:
-            parsed = parse_schema(current_schema(record_type), _write_hint=False)
+            parsed = parse_schema(current_schema(record_type))
             self._parsed_current[name] = parsed
         return parsed
 
@@ -108,7 +111,7 @@ class AvroCodec:
             return cached
         writer: Any = self._writers.get(schema_id)
         if writer is None:
-            writer = parse_schema(self.registry.schema_for(schema_id), _write_hint=False)
+            writer = parse_schema(self.registry.schema_for(schema_id))
             self._writers[schema_id] = writer
         reader: Any = self._current(record_type)
         if writer.get("name") != reader.get("name"):

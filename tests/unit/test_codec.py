@@ -35,6 +35,7 @@ from schemas.records import (
 )
 from schemas.registry import AVRO_DIR, FileRegistry
 from streams.errors import DecodeError, SchemaNotFound
+from tests.factories import make_intent
 
 CODEC = AvroCodec(FileRegistry())
 
@@ -276,3 +277,13 @@ def test_decode_any_names_the_record_from_the_writer_schema() -> None:
     name, value = CODEC.decode_any(data)
     assert name == "Tick"
     assert value["last_price"] == Decimal("10.0500")
+
+
+def test_parsed_schemas_keep_fastavros_marker_so_they_are_not_reparsed_per_record() -> None:
+    codec = AvroCodec(FileRegistry())
+    record = make_intent()
+    data = codec.encode("orders.intents.v1", record)
+    assert codec._current(OrderIntent)["__fastavro_parsed"] is True
+    assert codec.decode(data, OrderIntent) == record
+    schema_id, _ = unframe(data)
+    assert codec._writers[schema_id]["__fastavro_parsed"] is True
