@@ -14,7 +14,7 @@ after the batch, so a crash anywhere replays input whose outputs may already exi
 output has a deterministic id and every consumer dedupes (DESIGN.md §6), and state is never
 ahead of the outputs it implies.
 
-Outputs go through the worker's own batched aiokafka producer (``OutboxProducer``); Faust's
+Outputs go through the worker's own batched confluent-kafka producer (``OutboxProducer``); Faust's
 producer keeps ``producer_max_batch_size=1`` for the changelogs on the embedded broker
 (DESIGN.md §7.3), which would make every output its own produce request.
 
@@ -28,18 +28,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from agents.replay_gate import ReplayGate, replay_gate
 from schemas.records import Record
 from streams.app import Pipeline
+from streams.errors import BrokerUnavailable
 from streams.faust_codec import send_to_dlq
-from streams.kafka import aiokafka_producer
+from streams.kafka import confluent_producer_config
 from streams.metrics import PROCESSING_SECONDS, RECORDS_PROCESSED
 from streams.topics import FILLS, ORDER_EVENTS
 
@@ -63,31 +64,66 @@ Encoder = Callable[[Any], Any]
 
 
 class OutboxProducer:
-    """The worker's batched producer for agent outputs (started by an app task)."""
+    """The worker's batched producer for agent outputs (started by an app task).
+
+    A confluent-kafka (librdkafka) producer: ``produce`` only appends to librdkafka's queue
+    (a few µs, no asyncio future per record), librdkafka batches and sends from its own
+    threads, and ``flush`` (run in a thread, off the event loop) waits for every
+    acknowledgement. aiokafka's producer cost the worker ~40 % of its CPU here in futures,
+    accumulator and sender bookkeeping per record (docs/performance.md)."""
 
     def __init__(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
-        self._producer: AIOKafkaProducer | None = None
+        self._producer: Any = None
         self._ready = asyncio.Event()
+        self._errors: list[str] = []
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-flush")
 
     async def start(self) -> None:
-        """Connect (acks=all, batched with the configured linger)."""
-        producer = aiokafka_producer(self._pipeline.settings)
-        await producer.start()
-        self._producer = producer
+        """Create the producer (acks=all, batched with the configured linger)."""
+        from confluent_kafka import Producer
+
+        self._producer = Producer(confluent_producer_config(self._pipeline.settings))
         self._ready.set()
 
     async def stop(self) -> None:
         """Flush and close."""
         if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+            producer, self._producer = self._producer, None
+            await asyncio.get_running_loop().run_in_executor(self._executor, producer.flush, 10)
+        self._executor.shutdown(wait=False)
 
-    async def get(self) -> AIOKafkaProducer:
+    async def get(self) -> Any:
         """The started producer (waits for ``start``)."""
         await self._ready.wait()
         assert self._producer is not None
         return self._producer
+
+    def _delivered(self, err: Any, _msg: Any) -> None:
+        if err is not None:
+            self._errors.append(str(err))
+
+    async def send_all(self, records: Sequence[tuple[str, bytes, bytes, Any]]) -> None:
+        """Produce ``(topic, key, value, headers)`` records and wait for every ack.
+
+        Raises ``BrokerUnavailable`` if one was not acknowledged: the batch then fails and
+        resumes from the committed offsets."""
+        producer = await self.get()
+        loop = asyncio.get_running_loop()
+        for topic, key, value, headers in records:
+            while True:
+                try:
+                    producer.produce(
+                        topic, value, key, headers=headers, on_delivery=self._delivered
+                    )
+                    break
+                except BufferError:  # librdkafka's queue is full: let it drain
+                    await loop.run_in_executor(self._executor, producer.poll, 0.05)
+        left = await loop.run_in_executor(self._executor, producer.flush, _ACK_TIMEOUT_S)
+        errors, self._errors = self._errors, []
+        if left or errors:
+            detail = errors[0] if errors else f"{left} records unacknowledged"
+            raise BrokerUnavailable(f"outbox produce failed: {detail}")
 
 
 class Outbox:
@@ -123,14 +159,13 @@ class Outbox:
     async def _send(self, items: list[tuple[str, bytes, Record]]) -> None:
         if not items:
             return
-        producer = await self._producer.get()
-        futures = []
+        records = []
         for topic, key, record in items:
             value = self._encoder(topic, type(record))(record)
             trace = getattr(record, "trace_id", "") or ""
             headers = [("trace_id", trace.encode())] if trace else None
-            futures.append(await producer.send(topic, value, key=key, headers=headers))
-        await asyncio.gather(*futures)
+            records.append((topic, key, value, headers))
+        await self._producer.send_all(records)
 
     async def flush(self) -> int:
         """Send both phases, waiting for the broker's acks; returns how many records."""
@@ -227,6 +262,10 @@ class Batch:
 
 BatchHandler = Callable[[Sequence[Incoming], Batch], Awaitable[None]]
 
+_ACK_TIMEOUT_S = 30.0
+"""How long a batch waits for the broker to acknowledge its outputs before it fails."""
+_BROKER_ERRORS = (KafkaError, BrokerUnavailable)
+
 # Topics whose replays after a restart change the state intents are decided on.
 REPLAYED_TOPICS = frozenset({FILLS, ORDER_EVENTS})
 
@@ -291,7 +330,7 @@ def batched_agent(
                     await handle(inputs, batch)
                     elapsed = time.perf_counter() - started
                     await batch.commit()
-                except KafkaError:
+                except _BROKER_ERRORS:
                     batch.discard()
                     raise  # the broker, not the record: fail and resume from committed offsets
                 except Exception:  # noqa: BLE001 — isolate the poison record below
@@ -326,7 +365,7 @@ async def _one_by_one(
             await handle([item], batch)
             elapsed += time.perf_counter() - started
             await batch.commit()
-        except KafkaError:
+        except _BROKER_ERRORS:
             batch.discard()
             raise
         except Exception as exc:  # noqa: BLE001 — the per-agent DLQ guard (STYLE.md)

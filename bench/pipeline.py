@@ -187,6 +187,23 @@ def _q(buckets: list[tuple[float, float]], rank: float) -> float:
     return lo_le
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_report(n: int, cpu: dict[str, float], wall: float) -> None:
+    print(f"  CPU per process from the first intent to the end ({wall:.1f} s wall, 2 cores):")
+    for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
+        per = seconds / n * 1e6
+        print(
+            f"    {name:<10} {seconds:>7.2f} s  {per:>7.0f} µs per intent  {seconds / wall:>5.0%}"
+        )
+    total = sum(cpu.values())
+    print(f"    {'all':<10} {total:>7.2f} s  {total / n * 1e6:>7.0f} µs per intent")
+
+
 def _pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
@@ -262,6 +279,11 @@ def main() -> None:
                     raise SystemExit(f"the worker produced no events in 120 s; see {logs}")
                 time.sleep(0.2)
             intents = _intents(n, tokens, f"run-{run_id}")
+            pids = {"worker": procs[0].pid, "paper": procs[1].pid, "simulate": procs[2].pid}
+            if broker.proc is not None:
+                pids["broker"] = broker.proc.pid
+            pids["bench"] = os.getpid()
+            cpu0 = {name: _cpu_seconds(pid) for name, pid in pids.items()}
             t0 = time.time()
             created = asyncio.run(_produce(settings, intents, args.rate))
             produce_s = time.time() - t0
@@ -271,6 +293,8 @@ def main() -> None:
                     break
                 time.sleep(0.5)
             reader.stop_flag.set()
+            cpu = {name: _cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
+            wall = time.time() - t0
             worker_metrics = _metrics(worker_port)
             paper_metrics = _metrics(paper_port)
         finally:
@@ -291,6 +315,7 @@ def main() -> None:
             args,
             logs,
         )
+        _cpu_report(n, cpu, wall)
 
 
 def _report(
