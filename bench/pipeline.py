@@ -225,6 +225,12 @@ def main() -> None:
     parser.add_argument("--intents", type=int, default=50_000)
     parser.add_argument("--baseline", type=int, default=30_000, help="records per baseline")
     parser.add_argument("--tick-rate", type=float, default=2_000)
+    parser.add_argument(
+        "--fetch-min-bytes",
+        type=int,
+        default=32_768,
+        help="TRADEPIPE_KAFKA__FETCH_MIN_BYTES for the tick readers (1: the default setting)",
+    )
     parser.add_argument("--rate", type=float, default=0.0, help="intents/s offered (0: max)")
     parser.add_argument("--idle", type=float, default=20.0, help="stop after no new event for")
     parser.add_argument(
@@ -254,6 +260,7 @@ def main() -> None:
         env.update(RISK_ENV)
         if not args.one_record_batches:  # nothing restarts here, so batching may stay on (§7.3)
             env["TRADEPIPE_KAFKA__PRODUCER_MAX_BATCH_SIZE"] = "16384"
+        env["TRADEPIPE_KAFKA__FETCH_MIN_BYTES"] = str(args.fetch_min_bytes)
         env.update(
             TRADEPIPE_KAFKA__BOOTSTRAP_SERVERS=bootstrap,
             TRADEPIPE_REDIS__KEY_PREFIX=f"bench:{run_id}:",
@@ -345,6 +352,7 @@ def _report(
     )
     batching = "1 record per batch" if args.one_record_batches else "16 KiB batches"
     print(f"  worker producer: {batching}; event reader decodes in this process")
+    print(f"  tick readers: fetch.min.bytes {args.fetch_min_bytes:,}")
     print(f"  intents produced in {produce_s:.2f}s ({n / produce_s:,.0f}/s offered)")
     if furthest is None:
         print("  no order events came back for the run's intents")

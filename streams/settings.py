@@ -57,6 +57,9 @@ class KafkaSettings(_Frozen):
     session_timeout_s: float = Field(default=6.0, gt=0)
     heartbeat_interval_s: float = Field(default=1.0, gt=0)
     linger_ms: int = Field(default=5, ge=0)
+    # Tick readers (price feed, paper exchange) wait for this much data per fetch (up to the
+    # fetch wait). Small fetches cost the embedded broker a lot of CPU (docs/performance.md).
+    fetch_min_bytes: int = Field(default=1, ge=1)
     # None means "decide from the profile": off on the embedded broker, on for real Kafka.
     enable_idempotence: bool | None = None
     # One record per produce batch keeps Faust table recovery whole on Tansu (§7.3).

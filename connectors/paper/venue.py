@@ -76,6 +76,7 @@ class PaperExchange:
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "partition.assignment.strategy": "range",
+                "fetch.min.bytes": kafka.fetch_min_bytes,
                 "session.timeout.ms": int(kafka.session_timeout_s * 1000),
                 "heartbeat.interval.ms": int(kafka.heartbeat_interval_s * 1000),
                 "security.protocol": kafka.security_protocol,

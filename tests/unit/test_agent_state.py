@@ -8,7 +8,7 @@ from decimal import Decimal
 from agents.context import GlobalSwitch
 from agents.lifecycle import OrderState
 from agents.orders import OrderBook
-from agents.prices import PriceBook
+from agents.prices import PriceBook, newest_per_key
 from agents.risk import RiskLimits
 from agents.route import RoutedIds
 from agents.validate import SeenIds
@@ -80,3 +80,43 @@ def test_price_book_keeps_the_newest_tick_only() -> None:
     book.update(make_tick(ts_event_ns=FIXED_NS + 10, last_price=Decimal("2451.00")))
     book.update(make_tick(ts_event_ns=FIXED_NS, last_price=Decimal("2449.00")))
     assert book.last("NSE", "2885") == Decimal("2451.00")
+
+
+def test_the_price_feed_decodes_only_the_newest_tick_of_each_instrument() -> None:
+    from types import SimpleNamespace
+
+    from schemas.codec import AvroCodec
+    from schemas.registry import FileRegistry
+
+    codec = AvroCodec(FileRegistry())
+    decoded: list[bytes] = []
+
+    def decode(value: bytes, record_type: type) -> object:
+        decoded.append(value)
+        return codec.decode(value, record_type)
+
+    def msg(offset: int, token: str, price: str) -> SimpleNamespace:
+        tick = make_tick(instrument_token=token, last_price=Decimal(price))
+        value = codec.encode("md.ticks.v1", tick)
+        return SimpleNamespace(offset=offset, key=token.encode(), value=value)
+
+    messages = [
+        msg(0, "2885", "2450.00"),
+        msg(1, "1594", "1500.00"),
+        msg(2, "2885", "2451.00"),
+        msg(3, "1594", "1501.00"),
+        msg(4, "2885", "2452.00"),
+        SimpleNamespace(offset=5, key=b"1594", value=b"\x00\x00\x00\x00\x07not avro"),
+    ]
+    ticks = newest_per_key(messages, decode)
+    # 1594's newest record is poison, so the one before it is used
+    assert [(t.instrument_token, t.last_price) for t in ticks] == [
+        ("1594", Decimal("1501.00")),
+        ("2885", Decimal("2452.00")),
+    ]
+    assert len(decoded) == 3  # 2885@4, the poison at 5, 1594@3: nothing older
+    book = PriceBook()
+    for tick in ticks:
+        book.update(tick)
+    assert book.last("NSE", "2885") == Decimal("2452.00")
+    assert book.last("NSE", "1594") == Decimal("1501.00")
