@@ -30,7 +30,7 @@ from agents.risk import (
 from agents.runtime import Batch
 from connectors.fees import q4
 from schemas.records import OrderEvent, OrderIntent, OrderStatus
-from streams.metrics import ORDER_EVENTS, REJECTIONS
+from streams.metrics import REJECTIONS, order_event_counter
 from streams.topics import APPROVED
 from streams.topics import ORDER_EVENTS as EVENTS_TOPIC
 
@@ -77,7 +77,7 @@ def decide(
         state = state.advance(OrderStatus.DENIED)
         batch.outbox.add(EVENTS_TOPIC, key, _event(state, now, code, intent))
         REJECTIONS.labels(agent=AGENT, status="DENIED", reason=code.value).inc()
-        ORDER_EVENTS.labels(status="DENIED").inc()
+        order_event_counter("DENIED").inc()
         return None
     on_approved(risk, intent, now_ns, last)
     ref = reference_price(intent, last)
@@ -85,7 +85,7 @@ def decide(
     state = state.advance(OrderStatus.APPROVED)
     batch.outbox.add(APPROVED, key, approved)
     batch.outbox.add(EVENTS_TOPIC, key, _event(state, now, None, intent))
-    ORDER_EVENTS.labels(status="APPROVED").inc()
+    order_event_counter("APPROVED").inc()
     return approved, state
 
 

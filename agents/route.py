@@ -32,7 +32,7 @@ from agents.reasons import ReasonCode, Stage, route_failure
 from agents.runtime import Batch
 from schemas.records import OrderEvent, OrderIntent, OrderStatus
 from streams.errors import VenueError
-from streams.metrics import ORDER_EVENTS, REJECTIONS
+from streams.metrics import REJECTIONS, order_event_counter
 from streams.topics import ORDER_EVENTS as EVENTS_TOPIC
 
 __all__ = ["AGENT", "RoutedIds", "route"]
@@ -94,7 +94,7 @@ async def route(
         batch.dirty(table, account, partition, RoutedIds.to_dict)
     state = state.advance(OrderStatus.ROUTED, broker_order_id=broker_order_id, venue=venue.name)
     batch.outbox.add(EVENTS_TOPIC, account.encode(), _event(state, now, None, None, intent))
-    ORDER_EVENTS.labels(status="ROUTED").inc()
+    order_event_counter("ROUTED").inc()
 
 
 def _fail(
@@ -113,7 +113,7 @@ def _fail(
         EVENTS_TOPIC, intent.account_id.encode(), _event(state, now, code, detail, intent)
     )
     REJECTIONS.labels(agent=AGENT, status="ROUTE_FAILED", reason=code.value).inc()
-    ORDER_EVENTS.labels(status="ROUTE_FAILED").inc()
+    order_event_counter("ROUTE_FAILED").inc()
     log.warning("route_failed", intent_id=intent.intent_id, reason=code.value, detail=detail)
 
 

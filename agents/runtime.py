@@ -75,6 +75,7 @@ class OutboxProducer:
     def __init__(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
         self._producer: Any = None
+        self._changelog: Any = None
         self._ready = asyncio.Event()
         self._errors: list[str] = []
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-flush")
@@ -83,14 +84,23 @@ class OutboxProducer:
         """Create the producer (acks=all, batched with the configured linger)."""
         from confluent_kafka import Producer
 
-        self._producer = Producer(confluent_producer_config(self._pipeline.settings))
+        settings = self._pipeline.settings
+        self._producer = Producer(confluent_producer_config(settings))
+        self._changelog = self._producer
+        if self._pipeline.app.conf.producer_max_batch_size == 1:
+            # Table changelogs in one-record batches, as Faust's own producer is configured
+            # for table owners on the embedded broker (DESIGN.md §7.3).
+            self._changelog = Producer(
+                confluent_producer_config(settings, **{"batch.num.messages": 1})
+            )
         self._ready.set()
 
     async def stop(self) -> None:
         """Flush and close."""
-        if self._producer is not None:
-            producer, self._producer = self._producer, None
-            await asyncio.get_running_loop().run_in_executor(self._executor, producer.flush, 10)
+        loop = asyncio.get_running_loop()
+        for producer in {id(p): p for p in (self._producer, self._changelog) if p}.values():
+            await loop.run_in_executor(self._executor, producer.flush, 10)
+        self._producer = self._changelog = None
         self._executor.shutdown(wait=False)
 
     async def get(self) -> Any:
@@ -109,16 +119,34 @@ class OutboxProducer:
         Raises ``BrokerUnavailable`` if one was not acknowledged: the batch then fails and
         resumes from the committed offsets."""
         producer = await self.get()
-        loop = asyncio.get_running_loop()
         for topic, key, value, headers in records:
-            while True:
-                try:
-                    producer.produce(
-                        topic, value, key, headers=headers, on_delivery=self._delivered
-                    )
-                    break
-                except BufferError:  # librdkafka's queue is full: let it drain
-                    await loop.run_in_executor(self._executor, producer.poll, 0.05)
+            await self._produce(producer, topic, value, key, headers=headers)
+        await self._flush(producer)
+
+    async def send_changelog(self, records: Sequence[tuple[str, int, bytes, bytes]]) -> None:
+        """Produce ``(changelog topic, partition, key, value)`` table writes, wait for acks.
+
+        Faust flushes its own producer before it commits offsets; these writes are
+        acknowledged before the batch returns, so before its offsets can be committed."""
+        await self.get()
+        producer = self._changelog
+        for topic, partition, key, value in records:
+            await self._produce(producer, topic, value, key, partition=partition)
+        await self._flush(producer)
+
+    async def _produce(
+        self, producer: Any, topic: str, value: bytes, key: bytes, **kw: Any
+    ) -> None:
+        while True:
+            try:
+                producer.produce(topic, value, key, on_delivery=self._delivered, **kw)
+                return
+            except BufferError:  # librdkafka's queue is full: let it drain
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self._executor, producer.poll, 0.05)
+
+    async def _flush(self, producer: Any) -> None:
+        loop = asyncio.get_running_loop()
         left = await loop.run_in_executor(self._executor, producer.flush, _ACK_TIMEOUT_S)
         errors, self._errors = self._errors, []
         if left or errors:
@@ -131,7 +159,7 @@ class Outbox:
 
     def __init__(self, pipeline: Pipeline, producer: OutboxProducer) -> None:
         self._pipeline = pipeline
-        self._producer = producer
+        self.producer = producer
         self._encoders: dict[tuple[str, type[Record]], Callable[[Any], bytes]] = {}
         self.items: list[tuple[str, bytes, Record]] = []
         self.late: list[tuple[str, bytes, Record]] = []
@@ -165,7 +193,7 @@ class Outbox:
             trace = getattr(record, "trace_id", "") or ""
             headers = [("trace_id", trace.encode())] if trace else None
             records.append((topic, key, value, headers))
-        await self._producer.send_all(records)
+        await self.producer.send_all(records)
 
     async def flush(self) -> int:
         """Send both phases, waiting for the broker's acks; returns how many records."""
@@ -245,14 +273,20 @@ class Batch:
         self._dirty[(table.name, key)] = (table, partition, encode)
 
     async def commit(self) -> int:
-        """Publish the outputs (acks awaited), then write the changed state."""
+        """Publish the outputs (acks awaited), then write the changed state (acks awaited)."""
         sent = await self.outbox.flush()
         # the validation table marks an intent as done: write it after everything else
         order = sorted(self._dirty.items(), key=lambda item: item[0][0] == "validation")
+        writes = []
         for (_, key), (table, partition, encode) in order:
             value = encode(self._cache[(table.name, key)])
             table.data[key] = value
-            table.send_changelog(partition, key, value)
+            topic = table.changelog_topic
+            raw_key, _ = topic.prepare_key(key, table.key_serializer)
+            raw_value, _ = topic.prepare_value(value, table.value_serializer)
+            writes.append((topic.get_topic_name(), partition, raw_key, raw_value))
+        if writes:
+            await self.outbox.producer.send_changelog(writes)
         if self._generation == self._shared.generation:
             self._shared.objects.update(self._cache)
         self._dirty = {}

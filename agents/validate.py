@@ -37,7 +37,7 @@ from agents.route import RoutedIds
 from agents.runtime import REPLAYED_TOPICS, Batch, Incoming, batched_agent
 from agents.validation.rules import enrich, validate
 from schemas.records import OrderIntent, OrderStatus
-from streams.metrics import ORDER_EVENTS, PROCESSING_SECONDS, REJECTIONS, STAGE_LATENCY
+from streams.metrics import PROCESSING_SECONDS, REJECTIONS, STAGE_LATENCY, order_event_counter
 from streams.topics import INTENTS, VALIDATED
 from streams.topics import ORDER_EVENTS as EVENTS_TOPIC
 
@@ -130,14 +130,14 @@ def register(ctx: WorkerContext) -> None:
                 state = state.advance(OrderStatus.REJECTED)
                 batch.outbox.add(EVENTS_TOPIC, key, _event(state, now, reason, intent))
                 REJECTIONS.labels(agent=AGENT, status="REJECTED", reason=reason.value).inc()
-                ORDER_EVENTS.labels(status="REJECTED").inc()
+                order_event_counter("REJECTED").inc()
             else:
                 enriched = enrich(intent, instrument)
                 seen_today[intent.client_order_id] = None
                 state = state.advance(OrderStatus.VALIDATED)
                 batch.outbox.add(VALIDATED, key, enriched)
                 batch.outbox.add(EVENTS_TOPIC, key, _event(state, now, None, intent))
-                ORDER_EVENTS.labels(status="VALIDATED").inc()
+                order_event_counter("VALIDATED").inc()
                 validated_at = time.perf_counter()
                 timers[AGENT].observe(validated_at - started)
                 latency[AGENT].observe(_latency(intent.created_at, now_s))
