@@ -99,7 +99,7 @@ class OutboxProducer:
         """Flush and close."""
         loop = asyncio.get_running_loop()
         for producer in {id(p): p for p in (self._producer, self._changelog) if p}.values():
-            await loop.run_in_executor(self._executor, producer.flush, 10)
+            await loop.run_in_executor(self._executor, producer.flush, min(10.0, _ACK_TIMEOUT_S))
         self._producer = self._changelog = None
         self._executor.shutdown(wait=False)
 
