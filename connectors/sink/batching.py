@@ -20,7 +20,7 @@ import polars as pl
 
 from connectors.sink.decode import BatchDecoder
 from connectors.sink.tables import APPEND_TABLES
-from connectors.sink.writer import Batch
+from connectors.sink.writer import Batch, encode_frames
 from streams.errors import DecodeError, TradepipeError
 from streams.topics import AUDIT, POSITIONS
 
@@ -134,6 +134,9 @@ def _steps(
                 batch.state[(topic, partition, msg.key or b"")] = (msg.value, msg.offset)
         batch.offsets[(topic, partition)] = msgs[-1].offset + 1
         batch.records += len(msgs)
+    if batch.frames:
+        yield
+        encode_frames(batch)  # the CSV COPY sends, while the previous batch is in Postgres
 
 
 def build_batch(

@@ -16,7 +16,7 @@ polars frames (``Batch.frames``, COPied as CSV, no Python object per value).
 from __future__ import annotations
 
 import io
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,7 @@ __all__ = [
     "TopicPartitionKey",
     "load_offsets",
     "prepare_connection",
+    "encode_frames",
     "record_topics",
     "write_batch",
 ]
@@ -84,6 +85,10 @@ class Batch:
 
     rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
     frames: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
+    # The frames as COPY's CSV, per table, and the order events' ``orders`` rows
+    # (``encode_frames``, done while the previous batch is in Postgres).
+    csv: dict[str, bytes] = field(default_factory=dict)
+    orders_csv: bytes = b""
     audit: list[tuple[dict[str, Any], int, int]] = field(default_factory=list)
     positions: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
     state: dict[tuple[str, int, bytes], tuple[bytes | None, int]] = field(default_factory=dict)
@@ -115,12 +120,39 @@ async def prepare_connection(conn: asyncpg.Connection, schema: str) -> None:
         )
 
 
-def _csv(frame: pl.DataFrame) -> io.BytesIO:
+COPY_PIECE = 256 * 1024
+"""Bytes of CSV handed to asyncpg at a time."""
+
+
+def _csv(frame: pl.DataFrame) -> bytes:
     """A frame as COPY's CSV: empty unquoted is NULL, an empty string is quoted."""
     out = io.BytesIO()
     frame.write_csv(out, include_header=False)
-    out.seek(0)
-    return out
+    return out.getvalue()
+
+
+def encode_frames(batch: Batch) -> None:
+    """Fill ``batch.csv`` (and ``orders_csv``) from its frames, if not done yet.
+
+    Pure CPU work, so the builder does it while the previous batch's transaction is in
+    Postgres, and this batch's transaction only sends bytes.
+    """
+    for table, frames in batch.frames.items():
+        if not frames or table in batch.csv:
+            continue
+        frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
+        batch.csv[table] = _csv(frame)
+        if table == "order_events":
+            batch.orders_csv = _csv(_latest_orders(frame))
+
+
+async def _pieces(data: bytes, sent: Callable[[], None] | None) -> AsyncIterator[bytes]:
+    """``data`` for ``copy_to_table``; ``sent()`` once asyncpg has taken the last piece."""
+    view = memoryview(data)
+    for start in range(0, len(data), COPY_PIECE):
+        yield bytes(view[start : start + COPY_PIECE])
+    if sent is not None:
+        sent()
 
 
 async def _copy_in(
@@ -128,16 +160,23 @@ async def _copy_in(
     table: str,
     columns: tuple[str, ...],
     rows: list[tuple[Any, ...]],
-    frames: list[pl.DataFrame],
+    csv: bytes,
     schema: str | None = None,
+    sent: Callable[[], None] | None = None,
 ) -> None:
-    """COPY tuples (binary) and frames (CSV) into ``table`` (a temporary one if no schema)."""
+    """COPY tuples (binary) and CSV into ``table`` (a temporary one if no schema).
+
+    ``sent()`` is called once the CSV is on its way (see ``write_batch``).
+    """
     if rows:
         await conn.copy_records_to_table(table, records=rows, columns=columns, schema_name=schema)
-    if frames:
-        frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
+    if csv:
         await conn.copy_to_table(
-            table, source=_csv(frame), columns=columns, schema_name=schema, format="csv"
+            table,
+            source=_pieces(csv, sent),
+            columns=columns,
+            schema_name=schema,
+            format="csv",
         )
 
 
@@ -189,7 +228,7 @@ def _latest_orders(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 async def _append_order_frames(
-    conn: asyncpg.Connection, schema: str, frames: list[pl.DataFrame]
+    conn: asyncpg.Connection, schema: str, batch: Batch, sent: Callable[[], None] | None = None
 ) -> None:
     """Order events decoded as frames: COPY straight into ``order_events`` (the fast path).
 
@@ -199,15 +238,15 @@ async def _append_order_frames(
     staging table (one row per order instead of the batch's events crossing twice).
     """
     columns = APPEND_TABLES[ORDER_EVENTS].columns
-    frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
+    csv = batch.csv["order_events"]
     try:
         async with conn.transaction():
-            await _copy_in(conn, "order_events", columns, [], [frame], schema)
+            await _copy_in(conn, "order_events", columns, [], csv, schema, sent)
     except asyncpg.UniqueViolationError:
-        await _copy_in(conn, _stage("order_events"), columns, [], [frame])
+        await _copy_in(conn, _stage("order_events"), columns, [], csv)
         await conn.execute(_orders_from_stage(schema))
         return
-    await _copy_in(conn, _stage("orders"), ORDER_COLUMNS, [], [_latest_orders(frame)])
+    await _copy_in(conn, _stage("orders"), ORDER_COLUMNS, [], batch.orders_csv)
     await conn.execute(
         _orders_upsert(schema, f"SELECT {', '.join(ORDER_COLUMNS)} FROM {_stage('orders')}")
     )
@@ -232,15 +271,15 @@ async def _append(
     table: str,
     columns: tuple[str, ...],
     rows: list[tuple[Any, ...]],
-    frames: list[pl.DataFrame],
+    csv: bytes,
 ) -> None:
     try:
         async with conn.transaction():  # a savepoint: a duplicate key undoes only this COPY
-            await _copy_in(conn, table, columns, rows, frames, schema)
+            await _copy_in(conn, table, columns, rows, csv, schema)
         return
     except asyncpg.UniqueViolationError:
         pass  # a replay (new cluster, republished record): take the fenced path
-    await _copy_in(conn, _stage(table), columns, rows, frames)
+    await _copy_in(conn, _stage(table), columns, rows, csv)
     cols = ", ".join(columns)
     await conn.execute(
         f'INSERT INTO "{schema}".{table} ({cols}) SELECT {cols} FROM {_stage(table)}'
@@ -351,13 +390,19 @@ async def write_batch(
     batch: Batch,
     expected: dict[TopicPartitionKey, StoredOffset],
     before_commit: Callable[[], Awaitable[None]] | None = None,
+    sent: Callable[[], None] | None = None,
 ) -> dict[str, int]:
     """Write ``batch`` and its offsets in one transaction; returns rows written per table.
 
     ``before_commit`` runs last inside the transaction (the DLQ send), so records a fenced
     batch would have dead-lettered are not sent, and a failed send rolls the batch back.
+    ``sent()`` (idempotent) is called once the bulk of the batch is on its way to Postgres:
+    after the order events' COPY data has been handed over, or before the first append
+    otherwise. The caller decodes the next batch from then on; until then its event loop is
+    left free, so the transaction's first small round trips are not held up by decoding.
     """
     written: dict[str, int] = {}
+    encode_frames(batch)
     async with conn.transaction():
         await _fence_offsets(conn, schema, group, cluster_id, batch, expected)
         for table in {**batch.rows, **batch.frames}:
@@ -366,16 +411,19 @@ async def write_batch(
             count = len(rows) + sum(f.height for f in frames)
             if not count:
                 continue
-            if table == "order_events" and rows:  # some decoded record by record: as tuples
+            written[table] = count
+            if table == "order_events" and not rows:
+                await _append_order_frames(conn, schema, batch, sent)
+                continue
+            if sent is not None:
+                sent()
+            if table == "order_events":  # some decoded record by record: all as tuples
                 await _append_order_events(
                     conn, schema, rows + [r for f in frames for r in f.rows()]
                 )
-            elif table == "order_events":
-                await _append_order_frames(conn, schema, frames)
             else:
                 spec = next(s for s in APPEND_TABLES.values() if s.table == table)
-                await _append(conn, schema, table, spec.columns, rows, frames)
-            written[table] = count
+                await _append(conn, schema, table, spec.columns, rows, batch.csv.get(table, b""))
         if batch.positions:
             await _upsert_forward(
                 conn,
