@@ -100,6 +100,22 @@ async def _count(conn: asyncpg.Connection, schema: str, table: str) -> int:
     return int(await conn.fetchval(f'SELECT count(*) FROM "{schema}".{table}'))
 
 
+async def _committed(conn: asyncpg.Connection, schema: str, group: str) -> int:
+    """Records the sink has committed: its offsets, which commit with the rows.
+
+    One index lookup, where ``count(*)`` scans the growing table (17 ms at 200,000 rows here,
+    ten times a second, on the two cores the sink shares): the poll no longer slows what it
+    measures. The offsets start at 0 on the bench's own broker, so their sum is the count.
+    """
+    return int(
+        await conn.fetchval(
+            f'SELECT coalesce(sum(next_offset), 0) FROM "{schema}".sink_offsets'
+            " WHERE group_id = $1",
+            group,
+        )
+    )
+
+
 def _sink_process(settings: Settings) -> subprocess.Popen[bytes]:
     """One more sink in the same group, as its own process (scale-out by partitions)."""
     env = {
@@ -142,15 +158,18 @@ async def bench_sink(n: int, processes: int = 1, batch: int | None = None) -> No
             t0 = c0 = None
             cpu0 = 0.0
             while True:
-                have = await _count(conn, schema, "order_events")
+                have = await _committed(conn, schema, settings.sink.group_id)
                 now = time.perf_counter()
                 if t0 is None and have > 0:
                     t0, c0, cpu0 = now, have, time.process_time()
                 if have >= n:
                     break
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.02)
             t1 = time.perf_counter()
             cpu = time.process_time() - cpu0
+            sunk = await _count(conn, schema, "order_events")
+            if sunk != n:
+                raise SystemExit(f"order_events holds {sunk:,} rows, expected {n:,}")
             for proc in procs:
                 proc.terminate()
                 proc.wait(timeout=15)

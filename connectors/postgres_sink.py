@@ -61,6 +61,9 @@ __all__ = ["PostgresSink"]
 
 log = structlog.get_logger(__name__)
 
+POLL_SLICE = 1_000
+"""Records taken from the consumer per ``getmany`` call while a batch fills up."""
+
 
 async def _quietly(closing: Coroutine[Any, Any, Any], what: str) -> None:
     """Close a Kafka client whose broker may be gone, without leaking its errors."""
@@ -130,6 +133,8 @@ class PostgresSink:
         # One connection, used by the poll loop and by the rebalance listener's task.
         self._pg_lock = asyncio.Lock()
         self._run_task: asyncio.Task[None] | None = None
+        # Set by the write in flight once its bulk data is sent: the next poll may start.
+        self._sent = asyncio.Event()
 
     # --- lifecycle ----------------------------------------------------------------------
     async def start(self, *, startup_timeout_s: float = 60.0) -> None:
@@ -224,16 +229,14 @@ class PostgresSink:
         flight, the poll's records may predate it: they are dropped and every partition is
         sought to Postgres's view again.
         """
-        consumer, conf = self._consumer, self.settings.sink
+        consumer = self._consumer
         assert consumer is not None, "start() first"
         self._run_task = asyncio.current_task()
         writing: asyncio.Task[None] | None = None
         try:
             while not self._stopping.is_set():
                 generation = self._generation
-                data = await consumer.getmany(
-                    timeout_ms=conf.batch_max_wait_ms, max_records=conf.batch_max_records
-                )
+                data = await self._poll(consumer)
                 built = (
                     await build_batch_yielding(data, self._decoder, self._next) if data else None
                 )
@@ -243,7 +246,9 @@ class PostgresSink:
                 if built is not None:
                     job = self._process(generation, data, *built)
                     if self._current(generation, data):
+                        self._sent.clear()
                         writing = asyncio.create_task(job)
+                        await self._until_sent(writing)
                     else:  # it will seek: the next poll must not start before that
                         await job
                 self._update_lag()
@@ -254,6 +259,45 @@ class PostgresSink:
             if writing is not None:  # run() failed or was cancelled with a write in flight
                 writing.cancel()
                 await asyncio.gather(writing, return_exceptions=True)
+
+    async def _poll(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
+        """One batch's records, taken from the consumer ``POLL_SLICE`` at a time.
+
+        aiokafka turns fetched bytes into records inside ``getmany`` without handing the event
+        loop back (about 1.3 ms per 1,000 records here). One call for a whole batch held up
+        the previous batch's transaction that long before its first statement; in slices,
+        with a turn for the loop between them, it does not wait.
+        """
+        conf = self.settings.sink
+        data: dict[TopicPartition, list[Any]] = await consumer.getmany(
+            timeout_ms=conf.batch_max_wait_ms, max_records=min(POLL_SLICE, conf.batch_max_records)
+        )
+        got = sum(len(records) for records in data.values())
+        while data and got < conf.batch_max_records:
+            await asyncio.sleep(0)
+            more = await consumer.getmany(
+                timeout_ms=0, max_records=min(POLL_SLICE, conf.batch_max_records - got)
+            )
+            if not more:
+                break
+            for tp, records in more.items():
+                data.setdefault(tp, []).extend(records)
+                got += len(records)
+        return data
+
+    async def _until_sent(self, writing: asyncio.Task[None]) -> None:
+        """Wait until ``writing`` has its bulk data on the way to Postgres, or has ended.
+
+        Its first round trips (begin, the offsets fence, a savepoint) then run with the event
+        loop free; measured, with the next poll and decode running beside them, each of them
+        waited 3 to 17 ms for the loop. The COPY that follows keeps Postgres busy for longer
+        than the next batch takes to decode.
+        """
+        waiter = asyncio.ensure_future(self._sent.wait())
+        try:
+            await asyncio.wait({writing, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
 
     def _current(self, generation: int, data: dict[TopicPartition, list[Any]]) -> bool:
         """No seek since this poll started, and every partition in it was sought."""
@@ -299,6 +343,7 @@ class PostgresSink:
                 batch,
                 self._stored,
                 send_dlq if poison else None,
+                self._sent.set,
             )
         except OffsetsMovedError as exc:
             log.warning("sink_offsets_moved", detail=str(exc))

@@ -8,6 +8,14 @@ decoded record's first (string) field must be the prefix of its own body, and th
 be consumed exactly, so a body with missing or trailing bytes cannot shift its neighbours
 silently. Whenever the block path fails or cannot be checked, every value of the group is
 decoded on its own by ``AvroCodec.decode_dict``, which names the poison.
+
+``decode_frame`` is the fast path of the hot tables: polars reads the same in-memory block
+into columns (in Rust, about ten times faster than fastavro's dicts), and the sink COPies
+the columns as CSV without building a Python object per value. It takes only a clean run
+(every value framed with one schema id whose writer schema is the current one, so no schema
+resolution is needed) and applies the same alignment checks; polars does not check that a
+block is consumed exactly, so the block ends with a copy of its first body, which must decode
+to the first row again. Anything else returns ``None`` and the caller decodes record by record.
 """
 
 from __future__ import annotations
@@ -16,7 +24,9 @@ import io
 import os
 from typing import Any
 
+import polars as pl
 from fastavro import parse_schema, reader, writer
+from polars.exceptions import PanicException, PolarsError
 
 from schemas.codec import AVRO_READ_ERRORS, AvroCodec, current_schema
 from schemas.records import Record
@@ -26,6 +36,8 @@ __all__ = ["BatchDecoder"]
 
 # A block read can also fail on attribute access of a half-read container.
 _BLOCK_ERRORS = (*AVRO_READ_ERRORS, AttributeError)
+# polars reports a malformed block as an error, an I/O error (short read) or a Rust panic.
+_FRAME_ERRORS = (PolarsError, OSError, ValueError, PanicException)
 
 
 def _long(n: int) -> bytes:
@@ -37,6 +49,10 @@ def _long(n: int) -> bytes:
         z >>= 7
     out.append(z)
     return bytes(out)
+
+
+_PREFIXES: dict[int, bytes] = {}
+"""Cache of ``_long(n)``: string length prefixes."""
 
 
 class _Container:
@@ -103,6 +119,54 @@ class BatchDecoder:
             if not body.startswith(_long(len(raw)) + raw):
                 return None
         return records
+
+    def decode_frame(
+        self, values: list[bytes | None], record_type: type[Record]
+    ) -> pl.DataFrame | None:
+        """``values`` as one frame, a column per field in schema order, or ``None``.
+
+        ``None`` means "not this way": too few values, a value that is not framed with the
+        first one's schema id, a writer schema other than the current one, or a block that
+        does not decode or fails an alignment check. Then ``decode_many`` sorts it out.
+        """
+        if len(values) < self.min_block:
+            return None
+        first = values[0]
+        if first is None or len(first) <= 5 or first[0] != 0:
+            return None
+        framing = first[:5]
+        bodies: list[bytes] = []
+        for value in values:
+            if value is None or value[:5] != framing or len(value) <= 5:
+                return None
+            bodies.append(value[5:])
+        container = self._container(int.from_bytes(framing[1:5], "big"), record_type)
+        if container is None or container.reader_schema is not None:
+            return None
+        name = container.first_field
+        if name is None:
+            return None
+        block = [*bodies, bodies[0]]  # the sentinel: the block must end where the bodies end
+        payload = b"".join(block)
+        data = container.header + _long(len(block)) + _long(len(payload)) + payload + container.sync
+        try:
+            frame = pl.read_avro(io.BytesIO(data))
+        except _FRAME_ERRORS:
+            return None
+        if frame.height != len(block) or frame.row(0) != frame.row(-1):
+            return None
+        prefixes = _PREFIXES
+        for value, body in zip(frame.get_column(name).to_list(), block, strict=True):
+            if not isinstance(value, str):
+                return None
+            raw = value.encode()
+            size = len(raw)
+            prefix = prefixes.get(size)
+            if prefix is None:
+                prefix = prefixes[size] = _long(size)
+            if not body.startswith(prefix + raw):
+                return None
+        return frame.head(len(bodies))
 
     def decode_many(
         self, values: list[bytes | None], record_type: type[Record]

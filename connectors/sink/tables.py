@@ -49,6 +49,9 @@ class StreamTable:
     table: str
     record_type: type[Record]
     json_columns: frozenset[str] = frozenset()
+    columnar: bool = False
+    """Decoded into a polars frame and COPied as CSV (``BatchDecoder.decode_frame``): only
+    tables whose rows need nothing per record in Python (no JSON, no collapse, no chain)."""
 
     @property
     def value_columns(self) -> tuple[str, ...]:
@@ -79,9 +82,9 @@ class StreamTable:
 APPEND_TABLES: dict[str, StreamTable] = {
     spec.topic: spec
     for spec in (
-        StreamTable(INTENTS, "order_intents", OrderIntent),
-        StreamTable(ORDER_EVENTS, "order_events", OrderEvent),
-        StreamTable(FILLS, "fills", Fill),
+        StreamTable(INTENTS, "order_intents", OrderIntent, columnar=True),
+        StreamTable(ORDER_EVENTS, "order_events", OrderEvent, columnar=True),
+        StreamTable(FILLS, "fills", Fill, columnar=True),
         StreamTable(POSITIONS, "position_snapshots", PositionSnapshot),
         StreamTable(CONTROL, "control_commands", ControlCommand, frozenset({"limits"})),
         StreamTable(AUDIT, "audit_events", AuditEvent, frozenset({"details"})),

@@ -7,16 +7,21 @@ this sink read them as, so a batch a zombie or a lost-ack retry already committe
 The natural-key fence: every append-only table has a unique natural key; a batch is first
 COPied straight in (inside a savepoint) and, only if a key already exists, goes through a
 staging table with ``INSERT ... ON CONFLICT DO NOTHING``.
+
+Rows come two ways: tuples (``Batch.rows``, COPied in binary) and, for the columnar tables,
+polars frames (``Batch.frames``, COPied as CSV, no Python object per value).
 """
 
 # ruff: noqa: S608  # SQL names only the schema, validated by PostgresSettings, and fixed tables
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import io
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped,unused-ignore]  # asyncpg ships no type information
+import polars as pl
 
 from connectors.sink.audit import append_audit
 from connectors.sink.tables import APPEND_TABLES, ORDER_COLUMNS, POSITION_COLUMNS
@@ -30,6 +35,7 @@ __all__ = [
     "TopicPartitionKey",
     "load_offsets",
     "prepare_connection",
+    "encode_frames",
     "record_topics",
     "write_batch",
 ]
@@ -78,6 +84,11 @@ class Batch:
     """What one poll turned into, ready for one transaction."""
 
     rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+    frames: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
+    # The frames as COPY's CSV, per table, and the order events' ``orders`` rows
+    # (``encode_frames``, done while the previous batch is in Postgres).
+    csv: dict[str, bytes] = field(default_factory=dict)
+    orders_csv: bytes = b""
     audit: list[tuple[dict[str, Any], int, int]] = field(default_factory=list)
     positions: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
     state: dict[tuple[str, int, bytes], tuple[bytes | None, int]] = field(default_factory=dict)
@@ -86,7 +97,12 @@ class Batch:
     records: int = 0
 
     def row_count(self) -> int:
-        return sum(len(r) for r in self.rows.values()) + len(self.audit) + len(self.state)
+        return (
+            sum(len(r) for r in self.rows.values())
+            + sum(f.height for fs in self.frames.values() for f in fs)
+            + len(self.audit)
+            + len(self.state)
+        )
 
 
 def _stage(table: str) -> str:
@@ -95,12 +111,72 @@ def _stage(table: str) -> str:
 
 async def prepare_connection(conn: asyncpg.Connection, schema: str) -> None:
     """Create this connection's staging tables (temporary, emptied at each commit)."""
-    for spec in APPEND_TABLES.values():
-        if spec.table == "audit_events":
-            continue
+    for table in [s.table for s in APPEND_TABLES.values() if s.table != "audit_events"] + [
+        "orders"
+    ]:
         await conn.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {_stage(spec.table)}"
-            f' (LIKE "{schema}".{spec.table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+            f"CREATE TEMP TABLE IF NOT EXISTS {_stage(table)}"
+            f' (LIKE "{schema}".{table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+        )
+
+
+COPY_PIECE = 256 * 1024
+"""Bytes of CSV handed to asyncpg at a time."""
+
+
+def _csv(frame: pl.DataFrame) -> bytes:
+    """A frame as COPY's CSV: empty unquoted is NULL, an empty string is quoted."""
+    out = io.BytesIO()
+    frame.write_csv(out, include_header=False)
+    return out.getvalue()
+
+
+def encode_frames(batch: Batch) -> None:
+    """Fill ``batch.csv`` (and ``orders_csv``) from its frames, if not done yet.
+
+    Pure CPU work, so the builder does it while the previous batch's transaction is in
+    Postgres, and this batch's transaction only sends bytes.
+    """
+    for table, frames in batch.frames.items():
+        if not frames or table in batch.csv:
+            continue
+        frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
+        batch.csv[table] = _csv(frame)
+        if table == "order_events":
+            batch.orders_csv = _csv(_latest_orders(frame))
+
+
+async def _pieces(data: bytes, sent: Callable[[], None] | None) -> AsyncIterator[bytes]:
+    """``data`` for ``copy_to_table``; ``sent()`` once asyncpg has taken the last piece."""
+    view = memoryview(data)
+    for start in range(0, len(data), COPY_PIECE):
+        yield bytes(view[start : start + COPY_PIECE])
+    if sent is not None:
+        sent()
+
+
+async def _copy_in(
+    conn: asyncpg.Connection,
+    table: str,
+    columns: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    csv: bytes,
+    schema: str | None = None,
+    sent: Callable[[], None] | None = None,
+) -> None:
+    """COPY tuples (binary) and CSV into ``table`` (a temporary one if no schema).
+
+    ``sent()`` is called once the CSV is on its way (see ``write_batch``).
+    """
+    if rows:
+        await conn.copy_records_to_table(table, records=rows, columns=columns, schema_name=schema)
+    if csv:
+        await conn.copy_to_table(
+            table,
+            source=_pieces(csv, sent),
+            columns=columns,
+            schema_name=schema,
+            format="csv",
         )
 
 
@@ -114,14 +190,65 @@ def _orders_from_stage(schema: str) -> str:
     cols = ", ".join(APPEND_TABLES[ORDER_EVENTS].columns)
     derived = {"last_event_id": "event_id", "updated_at": "created_at"}
     picks = ", ".join(derived.get(c, c) for c in ORDER_COLUMNS)
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in ORDER_COLUMNS if c != "intent_id")
     return (
         f'INSERT INTO "{schema}".order_events ({cols}) SELECT {cols} FROM stage_order_events'
         " ON CONFLICT DO NOTHING;"
-        f' INSERT INTO "{schema}".orders AS cur ({", ".join(ORDER_COLUMNS)})'
-        f" SELECT DISTINCT ON (intent_id) {picks} FROM stage_order_events"
-        " ORDER BY intent_id, seq DESC, kafka_partition, kafka_offset"
+        + _orders_upsert(
+            schema,
+            f"SELECT DISTINCT ON (intent_id) {picks} FROM stage_order_events"
+            " ORDER BY intent_id, seq DESC, kafka_partition, kafka_offset",
+        )
+    )
+
+
+def _orders_upsert(schema: str, select: str) -> str:
+    """Upsert ``select``'s rows (one per order) into ``orders``, forward-only by ``seq``."""
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in ORDER_COLUMNS if c != "intent_id")
+    return (
+        f' INSERT INTO "{schema}".orders AS cur ({", ".join(ORDER_COLUMNS)}) {select}'
         f" ON CONFLICT (intent_id) DO UPDATE SET {updates} WHERE cur.seq < EXCLUDED.seq"
+    )
+
+
+def _latest_orders(frame: pl.DataFrame) -> pl.DataFrame:
+    """The ``orders`` row of each order in ``frame``: what ``_orders_from_stage`` picks.
+
+    The event with the highest ``seq``, the earliest ``(kafka_partition, kafka_offset)``
+    among equals (unique within a batch, so the pick is deterministic).
+    """
+    return (
+        frame.sort(
+            ["intent_id", "seq", "kafka_partition", "kafka_offset"],
+            descending=[False, True, False, False],
+        )
+        .unique(subset="intent_id", keep="first", maintain_order=True)
+        .with_columns(last_event_id=pl.col("event_id"), updated_at=pl.col("created_at"))
+        .select(ORDER_COLUMNS)
+    )
+
+
+async def _append_order_frames(
+    conn: asyncpg.Connection, schema: str, batch: Batch, sent: Callable[[], None] | None = None
+) -> None:
+    """Order events decoded as frames: COPY straight into ``order_events`` (the fast path).
+
+    Inside a savepoint, as ``_append``: a duplicate key (a replay) undoes only this COPY and
+    the batch takes the staging path, ``_orders_from_stage``. Otherwise the newest event per
+    order, picked by polars as ``DISTINCT ON`` would, goes to ``orders`` through a small
+    staging table (one row per order instead of the batch's events crossing twice).
+    """
+    columns = APPEND_TABLES[ORDER_EVENTS].columns
+    csv = batch.csv["order_events"]
+    try:
+        async with conn.transaction():
+            await _copy_in(conn, "order_events", columns, [], csv, schema, sent)
+    except asyncpg.UniqueViolationError:
+        await _copy_in(conn, _stage("order_events"), columns, [], csv)
+        await conn.execute(_orders_from_stage(schema))
+        return
+    await _copy_in(conn, _stage("orders"), ORDER_COLUMNS, [], batch.orders_csv)
+    await conn.execute(
+        _orders_upsert(schema, f"SELECT {', '.join(ORDER_COLUMNS)} FROM {_stage('orders')}")
     )
 
 
@@ -144,16 +271,15 @@ async def _append(
     table: str,
     columns: tuple[str, ...],
     rows: list[tuple[Any, ...]],
+    csv: bytes,
 ) -> None:
     try:
         async with conn.transaction():  # a savepoint: a duplicate key undoes only this COPY
-            await conn.copy_records_to_table(
-                table, records=rows, columns=columns, schema_name=schema
-            )
+            await _copy_in(conn, table, columns, rows, csv, schema)
         return
     except asyncpg.UniqueViolationError:
         pass  # a replay (new cluster, republished record): take the fenced path
-    await conn.copy_records_to_table(_stage(table), records=rows, columns=columns)
+    await _copy_in(conn, _stage(table), columns, rows, csv)
     cols = ", ".join(columns)
     await conn.execute(
         f'INSERT INTO "{schema}".{table} ({cols}) SELECT {cols} FROM {_stage(table)}'
@@ -264,23 +390,40 @@ async def write_batch(
     batch: Batch,
     expected: dict[TopicPartitionKey, StoredOffset],
     before_commit: Callable[[], Awaitable[None]] | None = None,
+    sent: Callable[[], None] | None = None,
 ) -> dict[str, int]:
     """Write ``batch`` and its offsets in one transaction; returns rows written per table.
 
     ``before_commit`` runs last inside the transaction (the DLQ send), so records a fenced
     batch would have dead-lettered are not sent, and a failed send rolls the batch back.
+    ``sent()`` (idempotent) is called once the bulk of the batch is on its way to Postgres:
+    after the order events' COPY data has been handed over, or before the first append
+    otherwise. The caller decodes the next batch from then on; until then its event loop is
+    left free, so the transaction's first small round trips are not held up by decoding.
     """
     written: dict[str, int] = {}
+    encode_frames(batch)
     async with conn.transaction():
         await _fence_offsets(conn, schema, group, cluster_id, batch, expected)
-        for table, rows in batch.rows.items():
-            if rows and table == "order_events":
-                await _append_order_events(conn, schema, rows)
-                written[table] = len(rows)
-            elif rows:
+        for table in {**batch.rows, **batch.frames}:
+            rows = batch.rows.get(table, [])
+            frames = batch.frames.get(table, [])
+            count = len(rows) + sum(f.height for f in frames)
+            if not count:
+                continue
+            written[table] = count
+            if table == "order_events" and not rows:
+                await _append_order_frames(conn, schema, batch, sent)
+                continue
+            if sent is not None:
+                sent()
+            if table == "order_events":  # some decoded record by record: all as tuples
+                await _append_order_events(
+                    conn, schema, rows + [r for f in frames for r in f.rows()]
+                )
+            else:
                 spec = next(s for s in APPEND_TABLES.values() if s.table == table)
-                await _append(conn, schema, table, spec.columns, rows)
-                written[table] = len(rows)
+                await _append(conn, schema, table, spec.columns, rows, batch.csv.get(table, b""))
         if batch.positions:
             await _upsert_forward(
                 conn,

@@ -111,3 +111,36 @@ async def test_chunked_build_equals_one_piece_build_and_skips_records_below_the_
     assert [m.offset for m, _ in chunked_poison] == [m.offset for m, _ in whole_poison] == [107]
     assert chunked.offsets == whole.offsets == {("orders.events.v1", 0): 123}
     assert chunked.records == whole.records == 21
+
+
+def test_frame_decoding_equals_record_by_record_decoding() -> None:
+    values = _encoded(50)
+
+    frame = BatchDecoder(CODEC).decode_frame(values, OrderEvent)
+
+    assert frame is not None
+    assert frame.rows() == [
+        tuple(d.values())
+        for d in BatchDecoder(CODEC).decode_many(values, OrderEvent)
+        if isinstance(d, dict)
+    ]
+
+
+def test_frame_path_refuses_what_it_cannot_check() -> None:
+    decoder = BatchDecoder(CODEC)
+    values = _encoded(30)
+
+    def refused(i: int, value: bytes | None) -> bool:
+        changed = list(values)
+        changed[i] = value
+        return decoder.decode_frame(changed, OrderEvent) is None
+
+    assert values[-1] is not None
+    assert values[3] is not None
+    assert refused(29, values[-1] + b"\x00")  # trailing bytes on the last body: the sentinel
+    assert refused(10, values[10] + b"\x02\x02")  # polars reads it; the alignment check does not
+    assert refused(3, values[3][:-4])
+    assert refused(5, None)
+    assert refused(4, b"\x00\x00\x00\x7f\xffwhatever")
+    assert refused(0, CODEC.encode("exec.fills.v1", make_fill(1)))
+    assert decoder.decode_frame(values[:4], OrderEvent) is None  # below min_block
