@@ -32,6 +32,7 @@ from typing import Protocol, runtime_checkable
 from connectors.ids import paper_order_id
 from connectors.paper.markers import CANCEL_STAGE
 from schemas.records import OrderIntent, Record
+from streams.service import AsyncService
 
 __all__ = ["PAPER_ORDERS_TOPIC", "PaperVenue", "Publish", "Venue"]
 
@@ -69,7 +70,7 @@ class Venue(Protocol):
         ...
 
 
-class PaperVenue:
+class PaperVenue(AsyncService):
     """The paper exchange: a routed order is an ``OrderIntent`` (venue ``paper``, stage
     ``routed``) on ``paper.orders.v1`` keyed by instrument token. The exchange ignores an
     order id it has seen, so a replayed route changes nothing there."""
@@ -89,13 +90,6 @@ class PaperVenue:
 
     async def stop(self) -> None:
         """Nothing to close."""
-
-    async def __aenter__(self) -> PaperVenue:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     async def place_order(self, intent: OrderIntent, broker_order_id: str) -> str:
         """Publish the routed order; the caller's producer sends it after the ROUTED event."""

@@ -34,6 +34,7 @@ from redis.exceptions import RedisError
 
 from schemas.records import Exchange
 from streams.errors import ConfigError, StoreUnavailable
+from streams.service import AsyncService
 
 __all__ = [
     "DERIVATIVE_SEGMENTS",
@@ -205,7 +206,7 @@ class InstrumentMaster:
         return key in self._by_key
 
 
-class RedisInstrumentCache:
+class RedisInstrumentCache(AsyncService):
     """The master in one Redis hash (``<prefix>instruments``: ``EXCH:token`` -> scrip row),
     so workers warm from Redis instead of each parsing the full file."""
 
@@ -228,13 +229,6 @@ class RedisInstrumentCache:
     async def stop(self) -> None:
         """Close the connection pool."""
         await self._client.aclose()
-
-    async def __aenter__(self) -> RedisInstrumentCache:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     async def store(self, master: InstrumentMaster) -> int:
         """Replace the cached master atomically; returns the number of instruments."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Coroutine, Sequence
-from types import TracebackType
 from typing import Any
 
 import structlog
@@ -54,6 +53,7 @@ from schemas.registry import FileRegistry
 from streams import metrics
 from streams.errors import BrokerUnavailable, ConfigError, SinkUnavailable
 from streams.kafka import aiokafka_consumer, aiokafka_producer
+from streams.service import AsyncService
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -93,7 +93,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka s
         await self.sink._on_assigned(assigned)
 
 
-class PostgresSink:
+class PostgresSink(AsyncService):
     """The sink process's core: ``async with PostgresSink(settings) as sink: await sink.run()``."""
 
     def __init__(
@@ -207,18 +207,6 @@ class PostgresSink:
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
             self._metrics_server = None
-
-    async def __aenter__(self) -> PostgresSink:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def run(self) -> None:
         """Poll, build, write, repeat, until ``stop()``.

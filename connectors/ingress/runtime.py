@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Coroutine
-from types import TracebackType
 from typing import Any
 
 import asyncpg
@@ -20,6 +19,7 @@ from connectors.ingress.publisher import KafkaPublisher
 from connectors.ingress.reader import OrderReader, PostgresOrderReader
 from connectors.ingress.store import ApiKeyStore, SecretBox
 from streams.embedded import kafka_answers
+from streams.service import AsyncService
 from streams.settings import Settings
 
 __all__ = ["IngressRuntime", "open_key_store"]
@@ -54,7 +54,7 @@ async def open_key_store(settings: Settings) -> ApiKeyStore:
     return store
 
 
-class IngressRuntime:
+class IngressRuntime(AsyncService):
     """Redis, Postgres and Kafka for one ingress process."""
 
     def __init__(self, settings: Settings, *, reader: OrderReader | None = None) -> None:
@@ -141,15 +141,3 @@ class IngressRuntime:
             timed("redis", self.guard.ping), timed("postgres", postgres), timed("kafka", kafka)
         )
         return checks
-
-    async def __aenter__(self) -> IngressRuntime:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from types import TracebackType
 from typing import Any
 
 import structlog
@@ -39,6 +38,7 @@ from streams.metrics import (
     PAPER_SNAPSHOT_SECONDS,
     TICKS_PROCESSED,
 )
+from streams.service import AsyncService
 from streams.settings import Settings
 
 __all__ = ["PaperExchange"]
@@ -46,7 +46,7 @@ __all__ = ["PaperExchange"]
 log = structlog.get_logger(__name__)
 
 
-class PaperExchange:
+class PaperExchange(AsyncService):
     """The paper venue: ``async with PaperExchange(settings, codec, master): await ex.wait()``."""
 
     def __init__(self, settings: Settings, codec: AvroCodec, instruments: InstrumentMaster) -> None:
@@ -107,15 +107,6 @@ class PaperExchange:
             await self.wait()
         finally:
             self.store.close()
-
-    async def __aenter__(self) -> PaperExchange:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     # -- consumer group ------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
