@@ -15,7 +15,10 @@ paper exchange are wired), end-to-end latency p50/p99 intent ``created_at`` → 
 (and every other status seen), in-agent processing time p50/p99 per agent
 (``tradepipe_processing_seconds``), the paper exchange's batch time, and, on the same broker
 in the same run, a plain Faust pass-through agent and a raw aiokafka consume → produce loop
-(``bench/baselines.py``). Run: ``python bench/pipeline.py [--intents N]``. Needs Redis.
+(``bench/baselines.py``), and the CPU each process used from the first intent to the end
+(``/proc``), per intent. The tick readers run with ``--fetch-min-bytes`` (default 32 KiB,
+the throughput setting; 1 is the product default). Run:
+``python bench/pipeline.py [--intents N]``. Needs Redis.
 """
 
 from __future__ import annotations
