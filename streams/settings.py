@@ -130,7 +130,7 @@ class SinkSettings(_Frozen):
     """The Postgres sink's consumer."""
 
     group_id: str = "tradepipe-sink"
-    batch_max_records: int = Field(default=10_000, ge=1)
+    batch_max_records: int = Field(default=20_000, ge=1)
     batch_max_wait_ms: int = Field(default=200, ge=1)
 
 
