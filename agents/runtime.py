@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -119,9 +119,7 @@ class OutboxProducer:
         Raises ``BrokerUnavailable`` if one was not acknowledged: the batch then fails and
         resumes from the committed offsets."""
         producer = await self.get()
-        for topic, key, value, headers in records:
-            await self._produce(producer, topic, value, key, headers=headers)
-        await self._flush(producer)
+        await self._produce_all(producer, ((t, v, k, {"headers": h}) for t, k, v, h in records))
 
     async def send_changelog(self, records: Sequence[tuple[str, int, bytes, bytes]]) -> None:
         """Produce ``(changelog topic, partition, key, value)`` table writes, wait for acks.
@@ -129,21 +127,23 @@ class OutboxProducer:
         Faust flushes its own producer before it commits offsets; these writes are
         acknowledged before the batch returns, so before its offsets can be committed."""
         await self.get()
-        producer = self._changelog
-        for topic, partition, key, value in records:
-            await self._produce(producer, topic, value, key, partition=partition)
-        await self._flush(producer)
+        await self._produce_all(
+            self._changelog, ((t, v, k, {"partition": p}) for t, p, k, v in records)
+        )
 
-    async def _produce(
-        self, producer: Any, topic: str, value: bytes, key: bytes, **kw: Any
+    async def _produce_all(
+        self, producer: Any, records: Iterable[tuple[str, bytes, bytes, dict[str, Any]]]
     ) -> None:
-        while True:
-            try:
-                producer.produce(topic, value, key, on_delivery=self._delivered, **kw)
-                return
-            except BufferError:  # librdkafka's queue is full: let it drain
-                loop = asyncio.get_running_loop()
-                await loop.run_in_executor(self._executor, producer.poll, 0.05)
+        """Queue every record (a plain loop: no await per record), then flush."""
+        loop = asyncio.get_running_loop()
+        for topic, value, key, extra in records:
+            while True:
+                try:
+                    producer.produce(topic, value, key, on_delivery=self._delivered, **extra)
+                    break
+                except BufferError:  # librdkafka's queue is full: let it drain
+                    await loop.run_in_executor(self._executor, producer.poll, 0.05)
+        await self._flush(producer)
 
     async def _flush(self, producer: Any) -> None:
         loop = asyncio.get_running_loop()
