@@ -114,9 +114,10 @@ def up(
         _print_summary(console, settings, broker, supervisor, logs)
         deadline = time.monotonic() + duration if duration else None
         while deadline is None or time.monotonic() < deadline:
-            failed = supervisor.check()
-            if failed:
-                raise ConfigError(f"{', '.join(failed)} kept crashing; see {logs}")
+            # a failing process is restarted with backoff, never the reason to stop the rest
+            for exited in supervisor.check():
+                for line in exited.describe():
+                    console.print(line, markup=False, highlight=False, soft_wrap=True)
             time.sleep(0.5)
     except (KeyboardInterrupt, _Stop):
         console.print("\nstopping…")
