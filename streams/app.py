@@ -15,6 +15,7 @@ from schemas.codec import AvroCodec
 from schemas.contracts import TOPIC_VALUE_TYPES
 from streams.codec_factory import make_codec, make_registry
 from streams.faust_codec import DlqTopic, register_codecs
+from streams.recovery import PipelineTableManager
 from streams.settings import Profile, Settings
 
 __all__ = ["Pipeline", "build_pipeline", "faust_broker_urls", "make_codec", "make_registry"]
@@ -64,6 +65,8 @@ def build_pipeline(settings: Settings, *, owns_tables: bool = True) -> Pipeline:
         "web_enabled": False,
         "stream_recovery_delay": 0.5 if dev else 3.0,
         "table_cleanup_interval": 30.0,
+        # stream partitions resumed only once sought, or records are lost (streams/recovery.py)
+        "TableManager": PipelineTableManager,
     }
     if batch_size is not None:
         conf["producer_max_batch_size"] = batch_size

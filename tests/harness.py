@@ -19,7 +19,16 @@ from schemas.records import Record
 from schemas.registry import FileRegistry
 from streams.procs import spawn, stop_process
 
-__all__ = ["CODEC", "TradepipeProcess", "collect", "env_for", "produce", "produce_raw"]
+__all__ = [
+    "CODEC",
+    "TradepipeProcess",
+    "collect",
+    "env_for",
+    "group_behind",
+    "sink_behind",
+    "produce",
+    "produce_raw",
+]
 
 CODEC = AvroCodec(FileRegistry())
 
@@ -123,3 +132,61 @@ async def collect(bootstrap: str, topic: str, count: int, timeout: float = 60.0)
         return out
     finally:
         await consumer.stop()
+
+
+async def group_behind(bootstrap: str, group: str, topics: Iterable[str]) -> dict[str, int]:
+    """Partitions of ``topics`` whose committed offset in ``group`` is short of the end offset,
+    as ``{"topic[partition]": records behind}`` (empty: the group has drained them all)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()
+        tps = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
+        ends = await consumer.end_offsets(tps)
+        behind: dict[str, int] = {}
+        for tp in tps:
+            committed = await consumer.committed(tp) or 0
+            if committed < ends[tp]:
+                behind[f"{tp.topic}[{tp.partition}]"] = ends[tp] - committed
+        return behind
+    finally:
+        await consumer.stop()
+
+
+async def _end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        tps = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
+        return dict(await consumer.end_offsets(tps))
+    finally:
+        await consumer.stop()
+
+
+async def sink_behind(
+    bootstrap: str, dsn: str, schema: str, group: str, topics: Iterable[str]
+) -> dict[str, int]:
+    """Like ``group_behind`` for the Postgres sink, whose offsets live in ``sink_offsets``."""
+    import asyncpg
+
+    ends = await _end_offsets(bootstrap, topics)
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            f'SELECT topic, partition, next_offset FROM "{schema}".sink_offsets'
+            " WHERE group_id = $1",
+            group,
+        )
+    except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
+        rows = []
+    finally:
+        await conn.close()
+    done = {(r["topic"], r["partition"]): int(r["next_offset"]) for r in rows}
+    return {
+        f"{tp.topic}[{tp.partition}]": end - done.get((tp.topic, tp.partition), 0)
+        for tp, end in ends.items()
+        if done.get((tp.topic, tp.partition), 0) < end
+    }
