@@ -12,6 +12,7 @@ sees which process fails and why without opening the log.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +33,7 @@ log = structlog.get_logger(__name__)
 _TAIL_BYTES = 16 * 1024
 _TAIL_LINES = 5
 _LINE_CHARS = 240
+_SIGNALS = frozenset(int(sig) for sig in signal.Signals)
 _ERROR_MARKS = ("Traceback", '"level": "error"', '"level": "critical"', "tradepipe:", "Error")
 
 
@@ -103,8 +105,13 @@ class Exit:
 
     def describe(self) -> list[str]:
         """One line for the exit and restart, then the last lines of its error, indented."""
+        how = (
+            f"was killed by {signal.Signals(-self.exit_code).name}"
+            if self.exit_code < 0 and -self.exit_code in _SIGNALS
+            else f"exited with code {self.exit_code}"
+        )
         head = (
-            f"{self.name} exited with code {self.exit_code} after {self.uptime_s:.0f} s"
+            f"{self.name} {how} after {self.uptime_s:.0f} s"
             f" (failure {self.failures} in a row); restarting in {self.delay_s:.0f} s;"
             f" log {self.log_file}"
         )

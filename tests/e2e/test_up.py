@@ -235,3 +235,82 @@ def test_killing_up_with_sigkill_takes_its_children_down(tmp_path: Path, unique:
     while _alive(children) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _alive(children) == set()
+
+
+def _pids_of(root: int, command: str) -> set[int]:
+    """Live descendants of ``root`` running ``tradepipe <command>``."""
+    found = set()
+    for pid in _alive(_descendants(root)):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"streams.cli" in argv and command.encode() in argv:
+            found.add(pid)
+    return found
+
+
+def _wait_pid(root: int, command: str, old: set[int], timeout: float = 60) -> tuple[int, float]:
+    """A new ``command`` process below ``root`` (not in ``old``), and when it was seen."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        new = _pids_of(root, command) - old
+        if new:
+            return new.pop(), time.monotonic()
+        time.sleep(0.05)
+    raise AssertionError(f"no new {command} process in {timeout}s")
+
+
+async def test_up_restarts_a_failing_process_with_growing_delays_and_keeps_serving(
+    tmp_path: Path, unique: str, pg_schema: str
+) -> None:
+    # Arrange
+    env = _env(pg_schema, f"tp-e2e-sup-{unique}")
+    with (tmp_path / "up.log").open("wb") as log:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "up", "--port", str(free_port()), "--rate", "0"],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _wait_for_stack(tmp_path, up)
+        worker, _ = _wait_pid(up.pid, "worker", set())
+        others = {name: _pids_of(up.pid, name) for name in ("sink", "paper", "simulate")}
+        # Act: the worker dies as soon as it is back, four times in a row
+        gaps = []
+        for _ in range(4):
+            os.kill(worker, signal.SIGKILL)
+            killed = time.monotonic()
+            worker, seen = _wait_pid(up.pid, "worker", {worker})
+            gaps.append(seen - killed)
+        # then it is left alone: the stack serves an intent end to end
+        sent = _tradepipe("send", "-a", "SUP1", "-t", "2885", "-q", "1", cwd=tmp_path, env=env)
+        assert sent.returncode == 0, sent.stderr
+        intent_id = json.loads(sent.stdout)["intent_id"]
+        found = await _statuses(pg_schema, [intent_id], want=1, timeout=120)
+        still = {name: _pids_of(up.pid, name) for name in others}
+        up_alive = up.poll() is None
+    finally:
+        up.send_signal(signal.SIGINT)
+        try:
+            code = up.wait(60)
+        except subprocess.TimeoutExpired:
+            up.kill()
+            raise
+    out = (tmp_path / "up.log").read_text()
+    # Assert: restarted after 1, 2, 4, 8 s (plus jitter and polling), one line each
+    assert up_alive, out[-3000:]
+    for gap, delay in zip(gaps, (1, 2, 4, 8), strict=True):
+        assert delay <= gap < delay + 5, (gaps, out[-3000:])
+    restarts = [line for line in out.splitlines() if line.startswith("worker was killed by")]
+    assert len(restarts) == 4, out[-3000:]
+    for n, (line, delay) in enumerate(zip(restarts, (1, 2, 4, 8), strict=True), start=1):
+        assert f"(failure {n} in a row); restarting in {delay} s;" in line, line
+        assert "log .tradepipe/logs/worker.log" in line or "logs/worker.log" in line, line
+    # the others were never touched, and the stack kept serving
+    assert still == others and all(others.values()), (others, still)
+    assert "VALIDATED:" in found.get(intent_id, set()), (found, out[-3000:])
+    assert code == 0, out[-3000:]

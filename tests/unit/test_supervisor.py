@@ -180,3 +180,17 @@ def test_default_backoff_doubles_from_one_second_up_to_thirty(
     delay = restart_backoff()(state)
     # Assert
     assert low <= delay <= high
+
+
+def test_exit_by_signal_names_the_signal(tmp_path: Path) -> None:
+    # Arrange
+    sup = Supervisor(clock=Clock())
+    child = sup.start(
+        _child(tmp_path, "worker", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+    )
+    _wait_exit(child)
+    # Act
+    (exited,) = sup.check()
+    # Assert
+    assert exited.describe()[0].startswith("worker was killed by SIGKILL after ")
+    sup.stop_all(timeout=5)
