@@ -278,7 +278,9 @@ async def test_up_restarts_a_failing_process_with_growing_delays_and_keeps_servi
     try:
         _wait_for_stack(tmp_path, up)
         worker, _ = _wait_pid(up.pid, "worker", set())
-        others = {name: _pids_of(up.pid, name) for name in ("sink", "paper", "simulate")}
+        others = {
+            name: {_wait_pid(up.pid, name, set())[0]} for name in ("sink", "paper", "simulate")
+        }
         # Act: the worker dies as soon as it is back, four times in a row
         gaps = []
         for _ in range(4):
@@ -311,6 +313,6 @@ async def test_up_restarts_a_failing_process_with_growing_delays_and_keeps_servi
         assert f"(failure {n} in a row); restarting in {delay} s;" in line, line
         assert "log .tradepipe/logs/worker.log" in line or "logs/worker.log" in line, line
     # the others were never touched, and the stack kept serving
-    assert still == others and all(others.values()), (others, still)
+    assert still == others, (others, still)
     assert "VALIDATED:" in found.get(intent_id, set()), (found, out[-3000:])
     assert code == 0, out[-3000:]
