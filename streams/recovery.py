@@ -32,6 +32,7 @@ Faust's ``TableManager`` setting (``PipelineTableManager``).
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, cast
 
 from faust.tables.manager import TableManager
@@ -131,3 +132,9 @@ class PipelineTableManager(TableManager):
         if self._recovery is None:
             self._recovery = OrderedRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
         return cast(OrderedRecovery, self._recovery)
+
+
+# Faust's logger names, which the worker's logging keeps at WARNING (streams/logs.py); set
+# after the class statements because mode names a subclass's logger after its module then.
+OrderedRecovery.logger = logging.getLogger(Recovery.__module__)
+PipelineTableManager.logger = logging.getLogger(TableManager.__module__)
