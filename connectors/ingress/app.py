@@ -150,6 +150,7 @@ class _Signed:
             headers=request.headers,
             body=body,
             peer=request.client.host if request.client else None,
+            forwarded_for=request.headers.getlist("x-forwarded-for"),
         )
         auth.require(self.scope)
         t = _phase("auth", t)
