@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.redis]
 
 async def _raw(server: IngressServer, key: IssuedSecret, body: bytes) -> httpx.Response:
     headers = signed_headers(key.key_id, key.secret, method="POST", path="/v1/orders", body=body)
+    headers["Content-Type"] = "application/json"
     async with httpx.AsyncClient(base_url=server.url) as http:
         return await http.post("/v1/orders", content=body, headers=headers)
 

@@ -87,6 +87,7 @@ async def _post_from(
 ) -> httpx.Response:
     body = orjson.dumps(intent_body(unique))
     headers = signed_headers(key.key_id, key.secret, method="POST", path="/v1/orders", body=body)
+    headers["Content-Type"] = "application/json"
     if xff:
         headers["X-Forwarded-For"] = xff
     transport = httpx.ASGITransport(app=server.app, client=(peer, 40000))
@@ -140,6 +141,7 @@ async def test_ipv6_loopback_client_is_allowed_by_an_ipv6_allowlist(
             headers = signed_headers(
                 key.key_id, key.secret, method="POST", path="/v1/orders", body=body
             )
+            headers["Content-Type"] = "application/json"
             async with httpx.AsyncClient(base_url=server.url) as http:
                 response = await http.post("/v1/orders", content=body, headers=headers)
             codes.append(response.status_code)
