@@ -318,7 +318,7 @@ def create_app(settings: Settings, runtime: IngressRuntime | None = None) -> Sta
                 "code": "not_ready",
                 "message": f"unavailable: {', '.join(down)}",
                 "details": [
-                    {"loc": ["checks", name], "type": "unavailable", "msg": f"{name} did not answer"}
+                    {"loc": ["checks", name], "type": "unavailable", "msg": f"{name} is down"}
                     for name in down
                 ],
             },

@@ -41,6 +41,9 @@ class HeadLimits:
     max_concurrency: int | None
 
 
+_LINGER_S = 2.0
+
+
 class _HeadTooLarge(Exception):
     pass
 
@@ -83,6 +86,7 @@ class _GuardedProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._head_count = 0
         self._head_timer: asyncio.TimerHandle | None = None
+        self._refused = False
 
     # --- the head's deadline ------------------------------------------------------------
     def _arm(self) -> None:
@@ -96,7 +100,7 @@ class _GuardedProtocol(HttpToolsProtocol):
 
     def _head_timeout(self) -> None:
         self._head_timer = None
-        if self.transport.is_closing() or not self._in_head:
+        if self._refused or self.transport.is_closing() or not self._in_head:
             return
         log.info("ingress_request_head_timeout", client=self._peer())
         self._refuse(408, "request_timeout", "the request head did not arrive in time")
@@ -105,10 +109,21 @@ class _GuardedProtocol(HttpToolsProtocol):
         return self.client[0] if self.client else None
 
     def _refuse(self, status: int, code: str, message: str) -> None:
+        self._refused = True
+        self._disarm()
         # Only between responses: a response in progress must not be interleaved.
-        if self.cycle is None or self.cycle.response_complete:
-            self.transport.write(raw_error_response(status, code, message))
-        self.transport.close()
+        if not (self.cycle is None or self.cycle.response_complete):
+            self.transport.close()
+            return
+        self.transport.write(raw_error_response(status, code, message))
+        # A lingering close: closing with the client's bytes unread would send a reset,
+        # which can destroy the answer before the client reads it. So half-close, read
+        # and discard for a moment, then close.
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(_LINGER_S, self.transport.close)
+        else:
+            self.transport.close()
 
     # --- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -122,7 +137,7 @@ class _GuardedProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         """Feed the parser; count head bytes that httptools buffers before any callback."""
         self._unset_keepalive_if_required()
-        if self.transport.is_closing():
+        if self._refused or self.transport.is_closing():
             return
         self._began_in_feed = False
         in_head = self._in_head
@@ -150,7 +165,10 @@ class _GuardedProtocol(HttpToolsProtocol):
     # --- parser callbacks ---------------------------------------------------------------
     def _too_large_message(self) -> str:
         limits = self.limits
-        return f"the request head is limited to {limits.max_bytes} bytes, {limits.max_headers} headers"
+        return (
+            f"the request head is limited to {limits.max_bytes} bytes"
+            f" and {limits.max_headers} headers"
+        )
 
     def _count(self, size: int) -> None:
         self._head_bytes += size
