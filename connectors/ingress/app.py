@@ -93,6 +93,12 @@ async def _read_body(request: Request, limit: int, timeout_s: float) -> bytes:
     return b"".join(chunks)
 
 
+def _raw_path(request: Request) -> str:
+    raw = request.scope.get("raw_path")
+    # uvicorn refuses a request target that is not ASCII, so latin-1 cannot misread it.
+    return raw.decode("latin-1") if isinstance(raw, bytes) else str(request.scope["path"])
+
+
 def _audit(runtime: IngressRuntime, action: str, **fields: Any) -> None:
     event = AuditEvent(event_id=uuid.uuid4().hex, action=action, **fields)
     # Fire and forget: the publisher bounds the wait and counts drops.
@@ -166,7 +172,8 @@ class _Signed:
         body = await _read_body(request, self.max_body, self.body_timeout_s)
         auth = await runtime.auth.authenticate(
             method=request.method,
-            path=request.scope["path"],
+            # As sent (escapes intact): the signature covers the canonical form of it.
+            path=_raw_path(request),
             query=request.scope.get("query_string", b"").decode("latin-1"),
             headers=request.headers,
             body=body,

@@ -175,9 +175,17 @@ class Authenticator:
                 f"timestamp is more than {self.window_s} s from the server's clock",
             )
         key = await self.keys.get(key_id)
-        message = signing.string_to_sign(
-            method, path, query, timestamp, nonce, signing.body_digest(body)
-        ).encode()
+        try:
+            message = signing.string_to_sign(
+                method, path, query, timestamp, nonce, signing.body_digest(body)
+            ).encode()
+        except signing.MalformedTarget as exc:
+            raise ApiError(
+                400,
+                "malformed_request",
+                str(exc),
+                details=[{"loc": ["target"], "type": "malformed_escape", "msg": str(exc)}],
+            ) from None
         # Unknown keys and bad signatures look the same to the caller.
         if key is None:
             raise fail("unknown_key", "invalid_signature", "signature does not verify")

@@ -78,7 +78,8 @@ class HmacAuth(httpx.Auth):
                 self.key_id,
                 self._secret,
                 method=request.method,
-                path=request.url.path,
+                # The path as it goes on the wire; the signature covers its canonical form.
+                path=request.url.raw_path.split(b"?", 1)[0].decode("ascii"),
                 query=request.url.query.decode("ascii"),
                 body=request.content,
                 timestamp=int(self.clock()),
