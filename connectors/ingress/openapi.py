@@ -125,9 +125,7 @@ def openapi_document(ingress: IngressSettings) -> dict[str, Any]:
                         "links": {
                             "GetFirstOrder": {
                                 "operationId": "getOrder",
-                                "parameters": {
-                                    "intent_id": "$response.body#/accepted/0/intent_id"
-                                },
+                                "parameters": {"intent_id": "$response.body#/accepted/0/intent_id"},
                                 "description": "the state of the first accepted intent",
                             }
                         },

@@ -104,9 +104,7 @@ def canonical_query(query: str) -> str:
             )
         )
     pairs.sort()
-    return "&".join(
-        f"{quote(k, safe=_QUERY_SAFE)}={quote(v, safe=_QUERY_SAFE)}" for k, v in pairs
-    )
+    return "&".join(f"{quote(k, safe=_QUERY_SAFE)}={quote(v, safe=_QUERY_SAFE)}" for k, v in pairs)
 
 
 def string_to_sign(
