@@ -77,7 +77,7 @@ def _pct(sorted_ns: list[int], p: float) -> float:
 
 def main(n: int = 100_000) -> None:
     """Run the benchmark and print p50/p99 (µs) and ops/s."""
-    master = InstrumentMaster.load()
+    master = InstrumentMaster.sample()
     intents = _intents(n, master)
     last = Decimal(1000)
     defaults = RiskLimits()
