@@ -140,9 +140,9 @@ def up(
         supervisor.start(Child("ingress", argv, logs / "ingress.log", ingress_env, ingress_port))
         _print_summary(console, settings, broker, supervisor, logs)
         ingress_url = f"http://{settings.ingress.host}:{ingress_port}"
+        # The secret is printed here only; the next `tradepipe up` revokes the key.
         console.print(
-            f"\ningress {ingress_url} — a signed order with this run's key "
-            "(shown once; the key is revoked by the next `tradepipe up`):",
+            f"\ningress {ingress_url} — a signed order with this run's key (shown once):",
             highlight=False,
         )
         console.print(

@@ -534,3 +534,29 @@ def test_demo_orders_are_never_off_the_tick(stack: Stack) -> None:
     assert found["limit_orders"] >= 20, found
     assert "PRICE_NOT_ON_TICK" not in found
     assert set(found) <= {"limit_orders", "QTY_NOT_POSITIVE"}, found
+
+
+def _shape(lines: list[str]) -> list[str]:
+    """Lines with what changes from run to run (pids, ports, key, schema, widths) blanked."""
+    shaped = []
+    for line in lines:
+        text = line.replace("│", " ").strip()
+        if not text or set(text) <= set("┌┐└┘─┬┴├┤┼ "):
+            continue
+        text = re.sub(r"tpsk_[\w-]+", "SECRET", text)
+        text = re.sub(r"tpk_\w+", "KEY", text)
+        text = re.sub(r"schema \S+", "schema S", text)
+        text = re.sub(r"\d+", "N", text)
+        shaped.append(re.sub(r"\s+", " ", text))
+    return shaped
+
+
+def test_readme_sample_output_is_what_up_printed(stack: Stack) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    sample = re.search(r"`make up` prints.*?\n```\n(.*?)```", readme, re.S)
+    assert sample, "README.md lost the sample output of `tradepipe up`"
+    printed = [line.rstrip() for line in stack.output.splitlines()]
+    start = printed.index("tradepipe is up")
+    end = printed.index("Ctrl-C stops everything.")
+
+    assert _shape(sample.group(1).splitlines()) == _shape(printed[start : end + 1])
