@@ -177,7 +177,7 @@ def _port_free(port: int) -> bool:
 
 
 def _ingress_port(configured: int) -> int:
-    return configured if _port_free(configured) else free_port()
+    return configured if configured and _port_free(configured) else free_port()
 
 
 def _processes(rate: float) -> list[tuple[str, list[str], bool]]:
