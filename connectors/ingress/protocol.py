@@ -87,6 +87,8 @@ class _GuardedProtocol(HttpToolsProtocol):
         self._head_count = 0
         self._head_timer: asyncio.TimerHandle | None = None
         self._refused = False
+        self._max_bytes = self.limits.max_bytes
+        self._max_headers = self.limits.max_headers
 
     # --- the head's deadline ------------------------------------------------------------
     def _arm(self) -> None:
@@ -188,9 +190,12 @@ class _GuardedProtocol(HttpToolsProtocol):
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # Called for every header of every request: kept to two additions and a compare.
         self._head_count += 1
-        self._count(len(name) + len(value) + 4)  # ": " and CRLF
-        super().on_header(name, value)
+        self._head_bytes += len(name) + len(value) + 4  # ": " and CRLF
+        if self._head_bytes > self._max_bytes or self._head_count > self._max_headers:
+            raise _HeadTooLarge(self._too_large_message())
+        HttpToolsProtocol.on_header(self, name, value)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
