@@ -136,6 +136,8 @@ async def test_broker_down_refuses_with_503_and_retry_after_and_writes_nothing(
     assert int(response.headers["retry-after"]) >= 1
     assert ready.status_code == 503
     assert ready.json()["checks"]["kafka"]["ok"] is False
+    assert ready.json()["error"]["code"] == "not_ready"
+    assert ["checks", "kafka"] in [d["loc"] for d in ready.json()["error"]["details"]]
     records = await read_topic(settings, INTENTS, lambda rs: False, within_s=2)
     assert not [r for r in records if r.key == intent["account_id"].encode()]
 
