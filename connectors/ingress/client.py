@@ -44,7 +44,11 @@ def signed_headers(
     timestamp: int | None = None,
     nonce: str | None = None,
 ) -> dict[str, str]:
-    """The four signature headers for a request."""
+    """The four signature headers for a request.
+
+    ``path`` and ``query`` as they go on the wire (escapes intact); the signature covers
+    their canonical forms (docs/ingress.md, "Signing").
+    """
     ts = str(int(time.time()) if timestamp is None else timestamp)
     nonce = nonce or secrets.token_urlsafe(18)
     signature = signing.sign(

@@ -162,19 +162,23 @@ async def test_forged_first_forwarded_for_line_does_not_pass_the_allowlist(
     server = await start_ingress(ingress_settings(settings, trusted_proxies=("127.0.0.1/32",)))
     key = await server.runtime.store.create("acl", scopes=["submit"], cidrs=["10.0.0.0/8"])
 
-    async def post(*lines: str) -> httpx.Response:
+    async def post(*lines: str, forwarded: str | None = None) -> httpx.Response:
         body = orjson.dumps(intent_body(unique))
         signed = signed_headers(key.key_id, key.secret, method="POST", path="/v1/orders", body=body)
         headers = [*signed.items(), ("Content-Type", "application/json")]
         headers += [("X-Forwarded-For", line) for line in lines]
+        if forwarded is not None:
+            headers.append(("Forwarded", forwarded))
         async with httpx.AsyncClient(base_url=server.url) as http:
             return await http.post("/v1/orders", content=body, headers=headers)
 
     two_lines = await post("10.1.2.3", "192.0.2.9")
     one_line = await post("10.1.2.3, 192.0.2.9")
     inside = await post("192.0.2.9", "10.1.2.3")
+    rfc7239 = await post(forwarded="for=10.1.2.3")  # not read: the client is the proxy
 
     assert two_lines.status_code == 403, two_lines.text
     assert two_lines.json()["error"]["code"] == "address_not_allowed"
     assert one_line.status_code == 403
     assert inside.status_code == 202, inside.text
+    assert rfc7239.status_code == 403
