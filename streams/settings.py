@@ -46,7 +46,7 @@ class _Frozen(BaseModel):
 
 
 class KafkaSettings(_Frozen):
-    """Kafka clients. The dev profile carries the embedded broker's needs (DESIGN.md §7)."""
+    """Kafka clients; the dev profile adapts them to the embedded broker (embedded-broker.md)."""
 
     bootstrap_servers: str = "127.0.0.1:9092"
     partitions: int = Field(
@@ -62,7 +62,8 @@ class KafkaSettings(_Frozen):
     fetch_min_bytes: int = Field(default=1, ge=1)
     # None means "decide from the profile": off on the embedded broker, on for real Kafka.
     enable_idempotence: bool | None = None
-    # One record per produce batch keeps Faust table recovery whole on Tansu (§7.3).
+    # One record per produce batch keeps Faust table recovery whole on Tansu
+    # (docs/embedded-broker.md #3).
     producer_max_batch_size: int | None = None
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: str | None = None
@@ -230,7 +231,7 @@ class Settings(BaseSettings):
 
     @property
     def idempotent_producer(self) -> bool:
-        """Idempotence is on for real Kafka and off on the embedded broker (§7.1)."""
+        """Idempotence on for real Kafka, off on the embedded broker (embedded-broker.md #1)."""
         if self.kafka.enable_idempotence is not None:
             return self.kafka.enable_idempotence
         return self.profile is Profile.PROD
