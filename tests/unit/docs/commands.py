@@ -208,8 +208,6 @@ def problems(doc: DocCommand) -> list[str]:
         most = _max_arguments(command)
         positional += 1
         if most is not None and positional > most:
-            found.append(
-                f"`{' '.join(path)}` takes {most} argument(s); {word!r} is one too many"
-            )
+            found.append(f"`{' '.join(path)}` takes {most} argument(s); {word!r} is one too many")
             break
     return found

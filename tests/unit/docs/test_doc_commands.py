@@ -61,7 +61,7 @@ def test_the_docs_show_the_commands_a_user_needs() -> None:
 )
 def test_a_command_or_flag_that_does_not_exist_is_reported(line: str, expected: str) -> None:
     # Arrange
-    [doc] = commands_in_text(f"Run {line} now.\n", "docs/example.md")
+    [doc] = commands_in_text(f"Run {line} now.\n", "example.md")
     # Act
     found = problems(doc)
     # Assert
@@ -87,7 +87,7 @@ def test_shell_blocks_placeholders_and_wrapped_spans_are_understood() -> None:
         ]
     )
     # Act
-    found = commands_in_text(text, "docs/example.md")
+    found = commands_in_text(text, "example.md")
     # Assert
     assert [(doc.line, doc.args) for doc in found] == [
         (4, ("send", "-a", "ACC1", "-q", "5", "--type", "LIMIT", "--price", "1.05")),
