@@ -122,7 +122,7 @@ def test_summary_rows_are_read_from_wrapped_and_unwrapped_tables() -> None:
     wrapped = "│ worker     │ pid 1  metrics http://x/metrics  log │\n│            │ w.log │"
     # Act / Assert
     assert summary_rows(wrapped) == ["worker"]
-    assert summary_rows("\n".join(_block_after("`make up` prints", "text")))[:2] == [
+    assert summary_rows("\n".join(_block_after("`make up` prints", "")))[:2] == [
         "broker",
         "postgres",
     ]
@@ -144,6 +144,7 @@ def test_readme_try_it_runs_against_tradepipe_up(
         TRADEPIPE_APP_ID=f"tp-readme-{unique}",
         TRADEPIPE_SINK__GROUP_ID=f"tp-readme-{unique}-sink",
         TRADEPIPE_PAPER__GROUP_ID=f"tp-readme-{unique}-paper",
+        TRADEPIPE_INGRESS__PORT="0",
         PYTHONUNBUFFERED="1",
     )
     log = tmp_path / "up.log"
@@ -158,7 +159,7 @@ def test_readme_try_it_runs_against_tradepipe_up(
         )
     try:
         printed = _wait_for_summary(log, up)
-        sample = _block_after("`make up` prints", "text")
+        sample = _block_after("`make up` prints", "")
         block = _block_after("From another terminal", "bash")
         shell = commands_in_text("\n".join(["```bash", *block, "```"]), "README.md")
         # Act: the README's commands, in its order, from "another terminal" in the same folder
