@@ -53,7 +53,7 @@ def test_the_docs_show_the_commands_a_user_needs() -> None:
     [
         ("`tradepipe lag`", "has no sub-command 'lag'"),
         ("`tradepipe backtest --from 2026-11-02`", "has no sub-command 'backtest'"),
-        ("`tradepipe ingress serve`", "takes 0 argument(s); 'serve' is one too many"),
+        ("`tradepipe up serve`", "`tradepipe up` takes 0 argument(s); 'serve' is one too many"),
         ("`tradepipe tail orders.events.v1 --since 5m`", "`tradepipe tail` has no option --since"),
         ("`tradepipe keys rotate KEY_ID --graze 10`", "`tradepipe keys rotate` has no option"),
         ("`tradepipe topics drop`", "`tradepipe topics` has no sub-command 'drop'"),
