@@ -14,7 +14,7 @@ import structlog
 from schemas.records import Exchange, OrderIntent, OrderType, Product, Side, utcnow
 from streams.settings import Settings
 
-__all__ = ["DEMO_ACCOUNTS", "DemoFeed", "demo_intents"]
+__all__ = ["DEMO_ACCOUNTS", "DemoFeed", "demo_intents", "run_demo"]
 
 log = structlog.get_logger(__name__)
 
@@ -82,8 +82,18 @@ class DemoFeed:
         from streams.topics import INTENTS
 
         encode = make_codec(self.settings).encoder(INTENTS, OrderIntent)
+        from aiokafka.errors import KafkaError
+
+        from streams.errors import BrokerUnavailable
+
         producer = aiokafka_producer(self.settings)
-        await producer.start()
+        try:
+            await producer.start()
+        except KafkaError as exc:
+            await producer.stop()
+            raise BrokerUnavailable(
+                f"cannot reach Kafka at {self.settings.kafka.bootstrap_servers}: {exc}"
+            ) from exc
         sent = 0
         try:
             for intent in demo_intents(self.seed):
@@ -103,3 +113,16 @@ class DemoFeed:
         finally:
             await producer.stop()
         return sent
+
+
+async def run_demo(
+    settings: Settings, *, rate: float, seed: int | None = None, limit: int | None = None
+) -> int:
+    """Run a ``DemoFeed`` until SIGINT/SIGTERM (or ``limit`` intents); returns how many."""
+    import signal
+
+    feed = DemoFeed(settings, rate=rate, seed=seed)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, feed.stop)
+    return await feed.run(limit=limit)
