@@ -38,7 +38,7 @@ def demo_intents(
     Limit prices are on the instrument's tick in ``master`` (default: the shipped sample, the
     one the worker validates against when no other master was loaded).
     """
-    master = master or InstrumentMaster.load()
+    master = master or InstrumentMaster.sample()
     ticks = {token: _tick(master, token) for token, _, _ in _INSTRUMENTS}
     rng = random.Random(seed)
     n = 0

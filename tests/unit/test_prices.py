@@ -63,7 +63,7 @@ def test_refuses_a_tick_that_is_not_positive(tick: Decimal) -> None:
 
 @pytest.mark.parametrize("seed", [1, 7, 12345])
 def test_demo_limit_prices_are_on_the_tick_of_the_sample_master(seed: int) -> None:
-    master = InstrumentMaster.load()
+    master = InstrumentMaster.sample()
     intents = list(itertools.islice(demo_intents(seed, master=master), 600))
     limits = [i for i in intents if i.price is not None]
 
