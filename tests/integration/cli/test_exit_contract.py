@@ -103,6 +103,10 @@ CASES: dict[str, Case] = {
     "worker-kafka-down": Case(("worker",), 1, BROKER_HINT),
     "sink-kafka-down": Case(("sink",), 1, BROKER_HINT),
     "restore-kafka-down": Case(("restore",), 1, BROKER_HINT),
+    # a key change stands without Kafka; its audit event is lost, and the warning says so
+    "keys-create-kafka-down": Case(
+        ("keys", "create", "--name", "n", "--scope", "read"), 0, "tradepipe: warning: Kafka", KEY
+    ),
     # Postgres unreachable
     "sink-pg-down": Case(("sink",), 1, PG_HINT, {"TRADEPIPE_SINK__STARTUP_TIMEOUT_S": "1"}),
     "restore-pg-down": Case(("restore",), 1, PG_HINT),
