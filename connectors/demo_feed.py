@@ -95,15 +95,14 @@ class DemoFeed:
 
     async def run(self, limit: int | None = None) -> int:
         """Publish until ``stop()`` (or ``limit`` intents); returns how many were sent."""
+        from aiokafka.errors import KafkaError
+
         from streams.app import make_codec
+        from streams.errors import BrokerUnavailable
         from streams.kafka import aiokafka_producer, trace_headers
         from streams.topics import INTENTS
 
         encode = make_codec(self.settings).encoder(INTENTS, OrderIntent)
-        from aiokafka.errors import KafkaError
-
-        from streams.errors import BrokerUnavailable
-
         producer = aiokafka_producer(self.settings)
         try:
             await producer.start()
