@@ -34,6 +34,7 @@ NOT_RUN: dict[str, str] = {
     "tradepipe simulate": f"{_LONG_RUNNING} (tradepipe up runs it, tests/e2e/test_readme.py)",
     "tradepipe demo": f"{_LONG_RUNNING} (tradepipe up runs it, tests/e2e/test_readme.py)",
     "tradepipe ingress": "runs until stopped; tests/ingress/ run the same server in-process",
+    "tradepipe ingress serve": "the same as `tradepipe ingress`; tests/ingress/",
     "tradepipe restore": "needs a lost broker and the sink's Postgres copy of it;"
     " tests/e2e/test_broker_loss_day.py runs it as the runbook says",
     "tradepipe schemas lock": "writes a new kept schema version into schemas/;"
