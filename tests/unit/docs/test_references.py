@@ -38,7 +38,7 @@ def _repo_files() -> list[Path]:
         check=True,
     ).stdout
     files = []
-    for name in out.splitlines():
+    for name in sorted(set(out.splitlines())):  # a file being merged is listed once per stage
         path = ROOT / name
         named = path.name in {"Makefile", "Dockerfile", "run", ".dockerignore", ".gitignore"}
         if path.is_file() and (path.suffix in _TEXT_SUFFIXES or named):
