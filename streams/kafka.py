@@ -1,6 +1,6 @@
 """Kafka client configuration in one place, for aiokafka and confluent-kafka alike.
 
-The dev profile carries what the embedded broker needs (DESIGN.md §7): idempotence off,
+The dev profile carries what the embedded broker needs (docs/embedded-broker.md): idempotence off,
 short session timeout, batched producers, default fetch waits.
 """
 
