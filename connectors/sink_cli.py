@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 import structlog
 import typer
 
-from connectors.migrations import PG_UNAVAILABLE, apply_migrations, connect
+from connectors.migrations import PG_UNAVAILABLE, connect, prepare_schema
 from connectors.postgres_sink import PostgresSink
 from connectors.restore import RestoreSummary, restore
 from connectors.sink.audit import AuditVerdict, verify_chain
@@ -69,7 +69,7 @@ async def run_sink(
 
 async def audit_verify(settings: Settings) -> AuditVerdict:
     """Walk the audit hash chain; the verdict names the first broken link."""
-    await apply_migrations(settings.postgres)
+    await prepare_schema(settings.postgres, settings.profile)
     conn = await connect(settings.postgres, application_name="tradepipe-audit-verify")
     try:
         return await verify_chain(conn, settings.postgres.db_schema)

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from connectors.ingress.cli import keys_app, serve_command
 from connectors.sink_cli import audit_verify_command, restore_command, sink_command
-from streams.commands import instruments, paper, schemas_cmd
+from streams.commands import db, instruments, paper, schemas_cmd
 from streams.commands.send import send
 from streams.commands.simulate import simulate
 from streams.commands.tail import tail
@@ -46,6 +46,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(paper.app, name="paper")
 app.command()(simulate)
 app.add_typer(instruments.app, name="instruments")
+app.add_typer(db.app, name="db")
 
 topics_app = typer.Typer(help="Kafka topics of the pipeline.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
