@@ -11,7 +11,10 @@ from decimal import Decimal
 
 import structlog
 
+from connectors.instruments import InstrumentMaster
+from schemas.prices import round_to_tick
 from schemas.records import Exchange, OrderIntent, OrderType, Product, Side, utcnow
+from streams.errors import ConfigError
 from streams.settings import Settings
 
 __all__ = ["DEMO_ACCOUNTS", "DemoFeed", "demo_intents"]
@@ -27,8 +30,16 @@ _INSTRUMENTS = (
 )
 
 
-def demo_intents(seed: int = 7, bad_every: int = 10) -> Iterator[OrderIntent]:
-    """An endless, reproducible sequence of intents; every ``bad_every``-th breaks a rule."""
+def demo_intents(
+    seed: int = 7, bad_every: int = 10, master: InstrumentMaster | None = None
+) -> Iterator[OrderIntent]:
+    """An endless, reproducible sequence of intents; every ``bad_every``-th breaks a rule.
+
+    Limit prices are on the instrument's tick in ``master`` (default: the shipped sample, the
+    one the worker validates against when no other master was loaded).
+    """
+    master = master or InstrumentMaster.sample()
+    ticks = {token: _tick(master, token) for token, _, _ in _INSTRUMENTS}
     rng = random.Random(seed)
     n = 0
     while True:
@@ -37,7 +48,7 @@ def demo_intents(seed: int = 7, bad_every: int = 10) -> Iterator[OrderIntent]:
         side = rng.choice((Side.BUY, Side.SELL))
         limit = rng.random() < 0.5
         price = (
-            (Decimal(ref) * Decimal(1 + rng.uniform(-0.01, 0.01))).quantize(Decimal("0.05"))
+            round_to_tick(Decimal(ref) * Decimal(1 + rng.uniform(-0.01, 0.01)), ticks[token])
             if limit
             else None
         )
@@ -61,6 +72,13 @@ def demo_intents(seed: int = 7, bad_every: int = 10) -> Iterator[OrderIntent]:
             created_at=utcnow(),
             trace_id=uuid.uuid4().hex,
         )
+
+
+def _tick(master: InstrumentMaster, token: str) -> Decimal:
+    inst = master.get(Exchange.NSE.value, token)
+    if inst is None:
+        raise ConfigError(f"the instrument master has no NSE:{token}, which the demo trades")
+    return inst.tick_size
 
 
 class DemoFeed:
