@@ -152,12 +152,6 @@ async def apply_migrations(
                         migration.checksum,
                     )
                 applied_now.append(migration.version)
-                log.info(
-                    "migration_applied",
-                    schema=schema,
-                    version=migration.version,
-                    name=migration.name,
-                )
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1, $2)", _LOCK_NAMESPACE, key)
     except PG_UNAVAILABLE as exc:
@@ -166,4 +160,7 @@ async def apply_migrations(
         ) from exc
     finally:
         await conn.close()
+    if applied_now:
+        # One line per run, not per file: a first `tradepipe up` should not scroll.
+        log.info("migrations_applied", schema=schema, versions=applied_now)
     return applied_now
