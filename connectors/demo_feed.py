@@ -17,7 +17,7 @@ from schemas.records import Exchange, OrderIntent, OrderType, Product, Side, utc
 from streams.errors import ConfigError
 from streams.settings import Settings
 
-__all__ = ["DEMO_ACCOUNTS", "DemoFeed", "demo_intents"]
+__all__ = ["DEMO_ACCOUNTS", "DemoFeed", "demo_intents", "run_demo"]
 
 log = structlog.get_logger(__name__)
 
@@ -95,13 +95,22 @@ class DemoFeed:
 
     async def run(self, limit: int | None = None) -> int:
         """Publish until ``stop()`` (or ``limit`` intents); returns how many were sent."""
+        from aiokafka.errors import KafkaError
+
         from streams.app import make_codec
+        from streams.errors import BrokerUnavailable
         from streams.kafka import aiokafka_producer, trace_headers
         from streams.topics import INTENTS
 
         encode = make_codec(self.settings).encoder(INTENTS, OrderIntent)
         producer = aiokafka_producer(self.settings)
-        await producer.start()
+        try:
+            await producer.start()
+        except KafkaError as exc:
+            await producer.stop()
+            raise BrokerUnavailable(
+                f"cannot reach Kafka at {self.settings.kafka.bootstrap_servers}: {exc}"
+            ) from exc
         sent = 0
         try:
             for intent in demo_intents(self.seed):
@@ -121,3 +130,16 @@ class DemoFeed:
         finally:
             await producer.stop()
         return sent
+
+
+async def run_demo(
+    settings: Settings, *, rate: float, seed: int | None = None, limit: int | None = None
+) -> int:
+    """Run a ``DemoFeed`` until SIGINT/SIGTERM (or ``limit`` intents); returns how many."""
+    import signal
+
+    feed = DemoFeed(settings, rate=rate, seed=seed)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, feed.stop)
+    return await feed.run(limit=limit)

@@ -164,6 +164,9 @@ class SinkSettings(_Frozen):
     group_id: str = "tradepipe-sink"
     batch_max_records: int = Field(default=20_000, ge=1)
     batch_max_wait_ms: int = Field(default=200, ge=1)
+    startup_timeout_s: float = Field(
+        default=60.0, gt=0, description="how long a starting sink waits for Postgres"
+    )
 
 
 class IngressSettings(_Frozen):

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from streams.embedded import EmbeddedBroker, free_port, kafka_answers
-from streams.errors import ConfigError, SinkUnavailable
+from streams.errors import ConfigError, ProcessFailed, SinkUnavailable
 from streams.settings import Profile, Settings, get_settings
 from streams.supervisor import Child, Supervisor
 from streams.topics import ensure_topics
@@ -85,7 +85,7 @@ def up(
     console = Console()
     running = _existing_stack()
     if running:
-        raise ConfigError(f"a tradepipe stack is already running with its broker at {running}")
+        raise ProcessFailed(f"a tradepipe stack is already running with its broker at {running}")
     settings = get_settings()
     if settings.profile is not Profile.DEV:
         raise ConfigError(
@@ -153,7 +153,7 @@ def up(
         while deadline is None or time.monotonic() < deadline:
             failed = supervisor.check()
             if failed:
-                raise ConfigError(f"{', '.join(failed)} kept crashing; see {logs}")
+                raise ProcessFailed(f"{', '.join(failed)} kept crashing; see {logs}")
             time.sleep(0.5)
     except (KeyboardInterrupt, _Stop):
         console.print("\nstopping…")

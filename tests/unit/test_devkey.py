@@ -71,7 +71,7 @@ def test_up_refuses_production_settings_with_one_line(tmp_path: Path) -> None:
         check=False,
     )
 
-    assert result.returncode == 1
+    assert result.returncode == 2  # settings that cannot work: bad input, like a typo
     assert result.stderr.startswith("tradepipe: `tradepipe up` is the development stack")
     assert result.stderr.count("\n") == 1
     assert not (tmp_path / ".tradepipe").exists()
