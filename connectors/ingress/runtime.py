@@ -50,8 +50,14 @@ async def _pool(settings: Settings) -> asyncpg.Pool:
 async def open_key_store(settings: Settings) -> ApiKeyStore:
     """A key store with its own pool, on a migrated schema (for the CLI)."""
     box = SecretBox.from_settings(settings.ingress)
-    await prepare_schema(settings.postgres, settings.profile)
-    return ApiKeyStore(await _pool(settings), settings.postgres.db_schema, box)
+    # The pool first: a Postgres that is down is reported as the key store's outage.
+    pool = await _pool(settings)
+    try:
+        await prepare_schema(settings.postgres, settings.profile)
+    except BaseException:
+        await pool.close()
+        raise
+    return ApiKeyStore(pool, settings.postgres.db_schema, box)
 
 
 class IngressRuntime(AsyncService):
@@ -86,8 +92,9 @@ class IngressRuntime(AsyncService):
 
     async def start(self) -> None:
         """Connect to Postgres (its schema migrated), begin connecting to Kafka."""
-        await prepare_schema(self.settings.postgres, self.settings.profile)
+        # The pool first: a Postgres that is down is reported as the key store's outage.
         self.pool = await _pool(self.settings)
+        await prepare_schema(self.settings.postgres, self.settings.profile)
         self.store = ApiKeyStore(self.pool, self.settings.postgres.db_schema, self.box)
         self.keys = KeyCache(self.store, self.settings.ingress.key_cache_ttl_s)
         self.auth = Authenticator(
