@@ -2,7 +2,7 @@
 
 After the whole broker is lost (a fresh, empty one at the same or a new address) it:
 
-1. creates every topic of DESIGN.md §4 and every Faust changelog the sink has seen, with the
+1. creates every topic of docs/topics.md and every Faust changelog the sink has seen, with the
    partition counts recorded in ``topic_partitions``;
 2. re-seeds each changelog from ``table_state``: the same key bytes to the same partition, in
    offset order, so restarted workers recover the same positions, risk state, order state and
@@ -18,7 +18,8 @@ After the whole broker is lost (a fresh, empty one at the same or a new address)
    input offsets cleared (the new input topics start empty; ``RedisSnapshotStore.migrate``).
 
 On the embedded broker the last record of each changelog partition goes in a batch of its
-own, so Faust's recovery does not stop short of it (DESIGN.md §7.3); real Kafka needs nothing.
+own, so Faust's recovery does not stop short of it (docs/embedded-broker.md #3); real Kafka
+needs nothing.
 """
 
 # ruff: noqa: S608  # SQL names only the schema, validated by PostgresSettings, and fixed tables

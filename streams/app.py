@@ -41,13 +41,13 @@ class Pipeline:
 
 
 def build_pipeline(settings: Settings, *, owns_tables: bool = True) -> Pipeline:
-    """Build the Faust app for ``settings`` with every topic of DESIGN.md §4 declared."""
+    """Build the Faust app for ``settings`` with every topic of docs/topics.md declared."""
     kafka = settings.kafka
     dev = settings.profile is Profile.DEV
     batch_size = kafka.producer_max_batch_size
     if batch_size is None and dev and owns_tables:
         # One record per produce batch: Tansu's low highwater otherwise loses the tail of a
-        # changelog on recovery (DESIGN.md §7.3). Real Kafka keeps batching.
+        # changelog on recovery (docs/embedded-broker.md #3). Real Kafka keeps batching.
         batch_size = 1
     conf: dict[str, Any] = {
         "broker": faust_broker_urls(kafka.bootstrap_servers),

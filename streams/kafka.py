@@ -1,7 +1,7 @@
 """Kafka client configuration in one place, for aiokafka, confluent-kafka and Faust alike.
 
-The dev profile carries what the embedded broker needs (DESIGN.md §7): idempotence off,
-short session timeout, batched producers, default fetch waits. Security (SASL, TLS) comes
+The dev profile carries what the embedded broker needs (docs/embedded-broker.md): idempotence
+off, short session timeout, batched producers, default fetch waits. Security (SASL, TLS) comes
 from the same ``KafkaSettings`` fields for every client: ``_security`` (aiokafka),
 ``confluent_security`` (librdkafka) and ``faust_credentials`` (the Faust app).
 """

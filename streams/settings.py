@@ -48,7 +48,7 @@ class _Frozen(BaseModel):
 
 
 class KafkaSettings(_Frozen):
-    """Kafka clients. The dev profile carries the embedded broker's needs (DESIGN.md §7)."""
+    """Kafka clients; the dev profile adapts them to the embedded broker (embedded-broker.md)."""
 
     bootstrap_servers: str = "127.0.0.1:9092"
     partitions: int = Field(
@@ -64,7 +64,8 @@ class KafkaSettings(_Frozen):
     fetch_min_bytes: int = Field(default=1, ge=1)
     # None means "decide from the profile": off on the embedded broker, on for real Kafka.
     enable_idempotence: bool | None = None
-    # One record per produce batch keeps Faust table recovery whole on Tansu (§7.3).
+    # One record per produce batch keeps Faust table recovery whole on Tansu
+    # (docs/embedded-broker.md #3).
     producer_max_batch_size: int | None = None
     # Security: one set of fields for every client (aiokafka, librdkafka and the Faust app),
     # turned into each client's own options in streams/kafka.py.
@@ -277,7 +278,7 @@ class Settings(BaseSettings):
 
     @property
     def idempotent_producer(self) -> bool:
-        """Idempotence is on for real Kafka and off on the embedded broker (§7.1)."""
+        """Idempotence on for real Kafka, off on the embedded broker (embedded-broker.md #1)."""
         if self.kafka.enable_idempotence is not None:
             return self.kafka.enable_idempotence
         return self.profile is Profile.PROD

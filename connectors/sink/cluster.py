@@ -27,7 +27,7 @@ def _admin_config(kafka: KafkaSettings) -> dict[str, Any]:
 
 def _cluster_id(kafka: KafkaSettings, timeout: float) -> str:
     try:
-        # Listing every topic names none, so nothing is auto-created (DESIGN.md §7.4).
+        # Listing every topic names none, so nothing is auto-created (docs/embedded-broker.md #4).
         metadata = AdminClient(_admin_config(kafka)).list_topics(timeout=timeout)
     except KafkaException as exc:
         raise BrokerUnavailable(f"no metadata from {kafka.bootstrap_servers}: {exc}") from exc
