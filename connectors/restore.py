@@ -37,7 +37,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from connectors.migrations import PG_UNAVAILABLE, apply_migrations, connect
+from connectors.migrations import PG_UNAVAILABLE, connect, prepare_schema
 from connectors.paper.state import RedisSnapshotStore, snapshot_scope
 from connectors.sink.cluster import fetch_cluster_id
 from schemas.codec import AvroCodec
@@ -120,7 +120,7 @@ async def restore(
     console = console or Console(stderr=True)
     started = time.perf_counter()
     schema = settings.postgres.db_schema
-    await apply_migrations(settings.postgres)
+    await prepare_schema(settings.postgres, settings.profile)
     conn = await connect(settings.postgres, application_name="tradepipe-restore")
     producer = aiokafka_producer(settings, linger_ms=20, max_batch_size=512 * 1024)
     try:

@@ -23,6 +23,8 @@ RUN: dict[str, str] = {
     "tradepipe audit verify": _EXAMPLES,
     "tradepipe keys list": _EXAMPLES,
     "tradepipe instruments load": _EXAMPLES,
+    "tradepipe db migrate": "tests/e2e/test_wheel_install.py (from the installed wheel)",
+    "tradepipe db status": "tests/e2e/test_wheel_install.py; tests/sink/test_db_cli.py (--json)",
 }
 
 _LONG_RUNNING = "runs until stopped; the e2e tests start it as a process"
@@ -44,4 +46,6 @@ NOT_RUN: dict[str, str] = {
     " and revoke with the documented flags",
     "tradepipe keys rotate": "needs a key id from create; tests/ingress/test_cli.py",
     "tradepipe keys revoke": "needs a key id from create; tests/ingress/test_cli.py",
+    "tradepipe db wait": "documented with a 10-minute bound; tests/sink/test_db_cli.py runs it"
+    " with --timeout 1 on an unmigrated schema",
 }
