@@ -5,7 +5,7 @@ Key: account id on every input and output (venue orders: instrument token). Orde
 relied on: the intents of one account arrive in partition order, so the duplicate
 ``client_order_id`` check and the risk state see them in the order they were published.
 
-The three stages are fused into one Faust agent to keep hops few (DESIGN.md §12: Faust's
+The three stages are fused into one Faust agent to keep hops few (docs/performance.md: Faust's
 per-event cost dominates); each stage still publishes its contract topic and events, and is
 timed and counted under its own agent name. Idempotence on replay:
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -107,11 +107,11 @@ def register(ctx: WorkerContext) -> None:
     async def handle(items: Sequence[Incoming], batch: Batch) -> None:
         await ctx.ready.wait()
         ctx.publisher.outbox = batch.outbox
-        now = datetime.now(UTC)
+        now = ctx.clock.now()
+        now_ns = ctx.clock.now_ns()
         now_s = now.timestamp()
-        now_ns = time.time_ns()
         day = trading_day(now_ns)
-        today = (now + _IST).date()
+        today = ctx.clock.trading_day()
         for item in items:
             intent: OrderIntent = item.value
             account = intent.account_id

@@ -1,7 +1,8 @@
-"""Topic declarations (DESIGN.md §4) and their explicit creation before workers start.
+"""Topic declarations (docs/topics.md) and their explicit creation before workers start.
 
 The embedded broker auto-creates a topic a client merely asks about with 4 partitions
-(§7.4), so every topic is created here, with its declared partition count, first.
+(docs/embedded-broker.md #4), so every topic is created here first, with its declared
+partition count.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class TopicSpec:
 
 
 def all_topics(kafka: KafkaSettings, *, with_dlq: bool = True) -> list[TopicSpec]:
-    """Every topic of DESIGN.md §4, with the partition counts from settings."""
+    """Every topic of docs/topics.md, with the partition counts from settings."""
     specs: list[TopicSpec] = []
     for name in TOPIC_VALUE_TYPES:
         if name in _INSTRUMENT_KEYED:
@@ -70,16 +71,22 @@ def all_topics(kafka: KafkaSettings, *, with_dlq: bool = True) -> list[TopicSpec
 async def ensure_topics(kafka: KafkaSettings, extra: list[TopicSpec] | None = None) -> list[str]:
     """Create the missing topics; refuse to start if one exists with the wrong partition count."""
     from aiokafka.admin import NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
+    from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-    from streams.errors import ConfigError
+    from streams.errors import BrokerUnavailable, ConfigError
     from streams.kafka import admin_client
 
     specs = all_topics(kafka) + list(extra or [])
     admin = admin_client(kafka)
-    await admin.start()
     try:
-        # Only describe topics that exist: asking about a missing one auto-creates it (§7.4).
+        await admin.start()
+    except (KafkaError, OSError) as exc:
+        with contextlib.suppress(KafkaError, OSError):
+            await admin.close()
+        raise BrokerUnavailable(f"cannot reach Kafka at {kafka.bootstrap_servers}: {exc}") from exc
+    try:
+        # Only describe topics that exist: asking about a missing one auto-creates it
+        # (docs/embedded-broker.md #4).
         names = set(await admin.list_topics())
         present = [s.name for s in specs if s.name in names]
         found: dict[str, int] = {}

@@ -1,4 +1,4 @@
-"""A chaos day (issue 10, item 7): 600 intents over 20 accounts flow while the worker is
+"""A chaos day: 600 intents over 20 accounts flow while the worker is
 SIGKILLed three times, twice of them during its own recovery (a few seconds after the restart,
 before its replay gate opens), the sink twice (the second time just after it joined) and the
 paper exchange twice. Then two storms: the worker is killed, a burst of intents lands while it
