@@ -31,6 +31,7 @@ from schemas.records import OrderIntent
 
 __all__ = [
     "IDENT",
+    "ContractViolation",
     "MAX_FREE_TEXT",
     "MAX_QUANTITY",
     "SOURCE",
@@ -87,6 +88,29 @@ _INTENT_STRINGS = (
 )
 
 
+class ContractViolation(ValueError):
+    """A value the contract refuses; ``kind`` names the rule (pydantic's error types where one
+    fits: ``int_type``, ``greater_than_equal``, ``decimal_max_places``, ``finite_number``...)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+_NOT_FINITE = frozenset({"nan", "snan", "inf", "infinity"})
+_DIGITS = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+def _price_kind(text: str) -> str:
+    """Which rule a price text that fails the pattern breaks."""
+    if text.strip().lstrip("+-").lower() in _NOT_FINITE:
+        return "finite_number"
+    if text.isascii() and _DIGITS.fullmatch(text):
+        frac = text.partition(".")[2]
+        return "decimal_max_places" if len(frac) > 4 else "decimal_whole_digits"
+    return "decimal_parsing"
+
+
 def text_problem(value: str, max_length: int = MAX_FREE_TEXT) -> str | None:
     """Why ``value`` is not acceptable free text, or None."""
     if not value:
@@ -112,10 +136,10 @@ def pattern_problem(value: str, rule: str) -> str | None:
 def parse_price(value: object) -> Decimal:
     """A price from JSON or the CLI: an ASCII decimal string, or a JSON number.
 
-    ``ValueError`` names what is wrong. A float is read by its shortest repr, so ``2450.05``
-    is exact and ``1e-05`` (an exponent) is refused."""
+    ``ContractViolation`` names what is wrong. A float is read by its shortest repr, so
+    ``2450.05`` is exact and ``1e-05`` (an exponent) is refused."""
     if isinstance(value, bool):
-        raise ValueError("must be a decimal string or number, not a boolean")
+        raise ContractViolation("decimal_type", "must be a decimal string or number")
     if isinstance(value, Decimal):
         text = format(value, "f") if value.is_finite() else str(value)
     elif isinstance(value, int):
@@ -125,33 +149,36 @@ def parse_price(value: object) -> Decimal:
     elif isinstance(value, str):
         text = value
     else:
-        raise ValueError("must be a decimal string or number")
+        raise ContractViolation("decimal_type", "must be a decimal string or number")
     if not text.isascii() or not _PRICE_TEXT.fullmatch(text):
-        raise ValueError(
+        raise ContractViolation(
+            _price_kind(text),
             "must be an ASCII decimal such as 2450.05: at most 14 integer and 4 decimal "
-            "digits, no sign, exponent, spaces, separators, NaN or Infinity"
+            "digits, no sign, exponent, spaces, separators, NaN or Infinity",
         )
     try:
         price = Decimal(text)
     except InvalidOperation as exc:  # unreachable after the pattern; kept as a guard
-        raise ValueError("must be a decimal number") from exc
+        raise ContractViolation("decimal_parsing", "must be a decimal number") from exc
     if price <= 0:
-        raise ValueError("must be greater than zero")
+        raise ContractViolation("greater_than", "must be greater than zero")
     return price
 
 
 def parse_quantity(value: object) -> int:
     """A quantity: an int (not a boolean), or an ASCII digit string from the CLI."""
     if isinstance(value, bool):
-        raise ValueError("must be an integer, not a boolean")
+        raise ContractViolation("int_type", "must be an integer, not a boolean")
     if isinstance(value, str):
         if not value.isascii() or not _INT_TEXT.fullmatch(value):
-            raise ValueError("must be ASCII digits, such as 25")
+            raise ContractViolation("int_parsing", "must be ASCII digits, such as 25")
         value = int(value)
     if not isinstance(value, int):
-        raise ValueError("must be an integer")
-    if not 1 <= value <= MAX_QUANTITY:
-        raise ValueError(f"must be from 1 to {MAX_QUANTITY:,}")
+        raise ContractViolation("int_type", "must be an integer")
+    if value < 1:
+        raise ContractViolation("greater_than_equal", f"must be from 1 to {MAX_QUANTITY:,}")
+    if value > MAX_QUANTITY:
+        raise ContractViolation("less_than_equal", f"must be from 1 to {MAX_QUANTITY:,}")
     return value
 
 

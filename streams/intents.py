@@ -29,6 +29,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from schemas.records import (
     Duration,
@@ -58,7 +59,7 @@ def _matching(rule: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         problem = contract.pattern_problem(value, rule)
         if problem is not None:
-            raise ValueError(problem)
+            raise PydanticCustomError("string_pattern_mismatch", problem)
         return value
 
     return check
@@ -67,27 +68,47 @@ def _matching(rule: str) -> Callable[[str], str]:
 def _free_text(value: str) -> str:
     problem = contract.text_problem(value)
     if problem is not None:
-        raise ValueError(problem)
+        raise PydanticCustomError("string_control_character", problem)
     return value
 
 
-def _quantity(value: Any) -> Any:
+def _refusing(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``parse``, its ``ContractViolation`` reported as a pydantic error of the same kind."""
+
+    def check(value: Any) -> Any:
+        try:
+            return parse(value)
+        except contract.ContractViolation as exc:
+            raise PydanticCustomError(exc.kind, str(exc)) from exc
+
+    return check
+
+
+def _quantity(value: Any) -> int:
     if isinstance(value, str):  # JSON and the CLI alike send numbers as numbers
-        raise ValueError("must be an integer, not a string")
+        raise contract.ContractViolation("int_type", "must be an integer, not a string")
     return contract.parse_quantity(value)
 
 
 Ident = Annotated[
-    StrictStr, Field(pattern=contract.IDENT, max_length=64), AfterValidator(_matching("IDENT"))
+    StrictStr,
+    Field(pattern=contract.IDENT, min_length=1, max_length=64),
+    AfterValidator(_matching("IDENT")),
 ]
 Token = Annotated[
-    StrictStr, Field(pattern=contract.TOKEN, max_length=32), AfterValidator(_matching("TOKEN"))
+    StrictStr,
+    Field(pattern=contract.TOKEN, min_length=1, max_length=32),
+    AfterValidator(_matching("TOKEN")),
 ]
 Symbol = Annotated[
-    StrictStr, Field(pattern=contract.SYMBOL, max_length=64), AfterValidator(_matching("SYMBOL"))
+    StrictStr,
+    Field(pattern=contract.SYMBOL, min_length=1, max_length=64),
+    AfterValidator(_matching("SYMBOL")),
 ]
 Tag = Annotated[
-    StrictStr, Field(pattern=contract.TAG, max_length=32), AfterValidator(_matching("TAG"))
+    StrictStr,
+    Field(pattern=contract.TAG, min_length=1, max_length=32),
+    AfterValidator(_matching("TAG")),
 ]
 FreeText = Annotated[
     StrictStr,
@@ -96,12 +117,12 @@ FreeText = Annotated[
 ]
 """Printable text: no control, format (bidi) or separator characters (``streams.contract``)."""
 Quantity = Annotated[
-    int, BeforeValidator(_quantity), Field(ge=1, le=contract.MAX_QUANTITY, strict=False)
+    int, BeforeValidator(_refusing(_quantity)), Field(ge=1, le=contract.MAX_QUANTITY)
 ]
 # Avro decimal(18, 4): at most 14 integer digits and 4 decimal places, never NaN/inf.
 Price = Annotated[
     Decimal,
-    BeforeValidator(contract.parse_price),
+    BeforeValidator(_refusing(contract.parse_price)),
     Field(
         gt=0,
         max_digits=18,
