@@ -1,13 +1,17 @@
-"""A record Postgres refuses (NUL in text, a number out of range) goes to the DLQ; the rest of
-its batch is written, the offsets move past it, and the sink keeps going."""
+"""A record Postgres refuses (NUL in text, a key too long for its index) goes to the DLQ; the
+rest of its batch is written, the offsets move past it, and the sink keeps going.
+
+Numbers cannot be refused this way: Avro's decimal precision and the columns' agree."""
 
 from __future__ import annotations
+
+import hashlib
 
 import pytest
 
 from schemas.contracts import dlq_topic
 from schemas.records import OrderEvent
-from streams.dlq import DLQ_HEADERS
+from streams.dlq import DLQ_HEADERS, read_dlq_headers
 from streams.settings import Settings
 from streams.topics import INTENTS, ORDER_EVENTS
 from tests.sink.factories import make_intent, make_order_event
@@ -76,3 +80,24 @@ async def test_nul_in_a_columnar_order_event_goes_to_dlq_and_orders_are_written(
         schema, "order_events", "WHERE event_id IN ('ev-00000003-1', 'ev-00000020-1')"
     )
     assert written == 0
+
+
+async def test_a_key_too_long_for_its_index_goes_to_dlq_and_the_rest_is_written(
+    sink_settings: Settings,
+) -> None:
+    # 8,000 hex digits that do not compress: past the 2,704-byte btree row limit
+    schema = sink_settings.postgres.db_schema
+    long_id = "".join(hashlib.sha256(str(i).encode()).hexdigest() for i in range(125))
+    intents = [make_intent(i, account="ACC1") for i in range(10)]
+    intents[4] = intents[4].replace(intent_id=long_id)
+    await produce_records(sink_settings, INTENTS, intents)
+
+    async with running_sink(sink_settings):
+        await wait_for_rows(schema, "order_intents", 9)
+        await wait_for_rows(schema, "sink_dlq", 1)
+
+    dead = await consume_all(sink_settings, dlq_topic(INTENTS), idle_s=1.0)
+    assert len(dead) == 1
+    headers = read_dlq_headers(dead[0].headers)
+    assert headers["error_code"] == "ProgramLimitExceededError"
+    assert headers["source_offset"] == "4"
