@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas.records import OrderEvent, OrderStatus, PositionSnapshot, Side
+from schemas.records import OrderEvent, OrderStatus, PositionSnapshot
 from streams.dlq import DLQ_HEADERS, read_dlq_headers
 from streams.embedded import EmbeddedBroker
 from streams.settings import KafkaSettings
