@@ -32,7 +32,7 @@ async def test_refused_records_go_to_the_dlq_or_are_rejected_and_partitions_move
     # the fee model prices a fill without a fee: for 10^15 at ~1e11 that fee is far past
     # decimal(18, 4), so the position snapshot cannot be encoded
     buy = make_fill(fill_id="f-buy", account_id="ACC8", quantity=1, price=Decimal("10.00"))
-    sell = make_fill(
+    huge = make_fill(
         fill_id="f-huge", account_id="ACC8", quantity=10**15, price=Decimal("99999999999.0000")
     )
     later = make_fill(fill_id="f-later", account_id="ACC8", quantity=1, price=Decimal("10.00"))
@@ -43,7 +43,7 @@ async def test_refused_records_go_to_the_dlq_or_are_rejected_and_partitions_move
     # Act
     with TradepipeProcess(["worker"], env, tmp_path / "worker.log") as worker:
         await produce(bootstrap, INTENTS, [nul_symbol, bidi_tag, after])
-        await produce(bootstrap, FILLS, [buy, sell, later])
+        await produce(bootstrap, FILLS, [buy, huge, later])
         await produce(bootstrap, TICKS, [zero_tick], key_field="instrument_token")
         events = await collect(bootstrap, ORDER_EVENTS, 5, timeout=120)
         fills_dead = await collect(bootstrap, FILLS + ".dlq", 1, timeout=60)
@@ -67,7 +67,7 @@ async def test_refused_records_go_to_the_dlq_or_are_rejected_and_partitions_move
     assert (fh["source_topic"], fh["source_offset"], fh["agent"]) == (FILLS, "1", "apply_fills"), fh
     assert fh["error_code"] == "InvalidOperation"  # the 4-place rounding overflows
     assert fills_dead[0].key == b"ACC8"
-    assert fills_dead[0].value == CODEC.encode(FILLS, sell)
+    assert fills_dead[0].value == CODEC.encode(FILLS, huge)
     snapshots = [CODEC.decode(m.value, PositionSnapshot) for m in positions]
     assert [s.last_fill_id for s in snapshots] == ["f-buy", "f-later"]
     # both refused ticks are dead-lettered by the price feed: it kept reading
