@@ -23,6 +23,7 @@ from connectors.ingress.models import KillSwitchRequest
 from connectors.instruments import InstrumentMaster
 from connectors.producer import IntentProducer
 from streams import contract
+from streams.cli import main
 from streams.errors import InvalidInput
 from streams.intents import OrderIntentIn, parse_intents
 from streams.settings import KafkaSettings, Settings
@@ -213,3 +214,48 @@ def test_free_text_refuses_control_and_bidi_characters(value: str) -> None:
 def test_free_text_takes_ordinary_unicode() -> None:
     request = KillSwitchRequest.model_validate({"account_id": "*", "reason": "Überprüfung — 点检"})
     assert request.reason.startswith("Über")
+
+
+SEND_FLAGS = {
+    "--account": "account_id",
+    "--token": "instrument_token",
+    "--client-order-id": "client_order_id",
+    "--intent-id": "intent_id",
+    "--tag": "tag",
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(flag=st.sampled_from(sorted(SEND_FLAGS)), value=hostile_strings())
+def test_tradepipe_send_refuses_a_hostile_flag_with_exit_2(flag: str, value: str) -> None:
+    # refused before any connection: the broker address is a closed loopback port
+    args = {"--account": "ACC1", "--token": "2885", flag: value}
+    argv = ["send", "--qty", "1", *(x for kv in args.items() for x in kv)]
+    assert _exit_code_of(argv) == 2, (flag, value)
+
+
+@settings(max_examples=40, deadline=None)
+@given(flag=st.sampled_from(["--qty", "--price"]), text=st.one_of(PRICE_TEXTS, QUANTITY_TEXTS))
+def test_tradepipe_send_refuses_a_number_not_in_ascii_form(flag: str, text: str) -> None:
+    argv = ["send", "-a", "ACC1", "-t", "2885", "--type", "LIMIT", "--qty", "1", "--price", "1"]
+    argv[argv.index(flag) + 1] = text
+    if flag == "--qty" and text.isascii() and text.isdigit() and 1 <= int(text) <= 10**7:
+        return  # a valid quantity (drawn by the strategy): nothing to refuse
+    if flag == "--price" and contract_accepts_price(text):
+        return
+    assert _exit_code_of(argv) == 2, (flag, text)
+
+
+def _exit_code_of(argv: list[str]) -> object:
+    """``tradepipe ARGV``'s exit code; refusals come before any connection is made."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    return exited.value.code
+
+
+def contract_accepts_price(text: str) -> bool:
+    try:
+        contract.parse_price(text)
+    except contract.ContractViolation:
+        return False
+    return True
