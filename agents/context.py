@@ -33,6 +33,7 @@ from connectors.fees import FeeModel
 from connectors.instruments import InstrumentMaster, RedisInstrumentCache
 from schemas.records import ControlCommand, Record, TradingState
 from streams.app import Pipeline
+from streams.clock import Clock
 from streams.errors import StoreUnavailable
 from streams.metrics import KILL_SWITCH_STATE, ORDERS_IN_FLIGHT
 
@@ -96,6 +97,7 @@ class WorkerContext:
     switch: GlobalSwitch
     publisher: LatePublisher
     venues: dict[str, Venue]
+    clock: Clock
     instruments: InstrumentMaster = field(default_factory=InstrumentMaster)
     # set once instruments, the kill switch and prices are loaded; intents wait for it
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -126,11 +128,11 @@ class WorkerContext:
         url = settings.redis.url.get_secret_value()
         cache = RedisInstrumentCache.from_url(url, settings.redis.key_prefix)
         try:
-            self.instruments = await cache.warm()
+            self.instruments = await cache.warm(self.clock.trading_day())
             source = "redis"
         except StoreUnavailable as exc:
             log.warning("instrument_cache_unavailable", error=str(exc))
-            self.instruments = InstrumentMaster.load()
+            self.instruments = InstrumentMaster.sample(self.clock.trading_day())
             source = "file"
         finally:
             with contextlib.suppress(StoreUnavailable, OSError):
@@ -165,4 +167,5 @@ def build_context(pipeline: Pipeline) -> WorkerContext:
         switch=GlobalSwitch(),
         publisher=publisher,
         venues={"paper": PaperVenue(publisher)},
+        clock=Clock.from_settings(settings.clock),
     )

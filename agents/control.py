@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import structlog
 from aiokafka import TopicPartition
@@ -54,7 +53,7 @@ def register(ctx: WorkerContext) -> None:
     """Declare the agent on the worker's app."""
 
     async def handle(items: Sequence[Incoming], batch: Batch) -> None:
-        now = datetime.now(UTC)
+        now = ctx.clock.now()
         for item in items:
             command: ControlCommand = item.value
             account = command.account_id

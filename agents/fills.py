@@ -20,9 +20,7 @@ event (different topics), so it is kept in the order book and applied when ROUTE
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -119,8 +117,8 @@ def register(ctx: WorkerContext) -> None:
     latency = STAGE_LATENCY.labels(stage=AGENT)
 
     async def handle(items: Sequence[Incoming], batch: Batch) -> None:
-        now = datetime.now(UTC)
-        now_ns = time.time_ns()
+        now = ctx.clock.now()
+        now_ns = ctx.clock.now_ns()
         for item in items:
             fill: Fill = item.value
             account = fill.account_id
@@ -169,7 +167,7 @@ async def mark_positions(ctx: WorkerContext, last_version: int) -> int:
     app = ctx.pipeline.app
     positions = ctx.tables["positions"]
     owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == FILLS_TOPIC}
-    now = datetime.now(UTC)
+    now = ctx.clock.now()
     async with worker_lock(ctx.pipeline):
         batch = new_batch(ctx.pipeline, ctx.producer)
         for pkey, raw in list(positions.data.items()):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -107,11 +107,11 @@ def register(ctx: WorkerContext) -> None:
     async def handle(items: Sequence[Incoming], batch: Batch) -> None:
         await ctx.ready.wait()
         ctx.publisher.outbox = batch.outbox
-        now = datetime.now(UTC)
+        now = ctx.clock.now()
+        now_ns = ctx.clock.now_ns()
         now_s = now.timestamp()
-        now_ns = time.time_ns()
         day = trading_day(now_ns)
-        today = (now + _IST).date()
+        today = ctx.clock.trading_day()
         for item in items:
             intent: OrderIntent = item.value
             account = intent.account_id

@@ -31,6 +31,7 @@ from agents.risk import (
 )
 from agents.validation import enrich, validate
 from connectors.instruments import InstrumentMaster
+from schemas.prices import round_to_tick
 from schemas.records import OrderIntent, OrderType, Product, Side
 
 __all__ = ["main"]
@@ -51,7 +52,11 @@ def _intents(n: int, master: InstrumentMaster, seed: int = 1) -> list[OrderInten
         inst = rng.choice(expired) if rng.random() < 0.01 else rng.choice(insts)
         market = rng.random() < 0.3
         ticks_away = rng.randint(-40, 40)
-        price = None if market else Decimal(1000) + ticks_away * inst.tick_size
+        price = (
+            None
+            if market
+            else round_to_tick(Decimal(1000), inst.tick_size) + ticks_away * inst.tick_size
+        )
         lots = rng.randint(1, 5)
         qty = lots * inst.lot_size + (1 if rng.random() < 0.01 and inst.lot_size > 1 else 0)
         out.append(
@@ -77,7 +82,7 @@ def _pct(sorted_ns: list[int], p: float) -> float:
 
 def main(n: int = 100_000) -> None:
     """Run the benchmark and print p50/p99 (µs) and ops/s."""
-    master = InstrumentMaster.load()
+    master = InstrumentMaster.sample()
     intents = _intents(n, master)
     last = Decimal(1000)
     defaults = RiskLimits()

@@ -289,8 +289,9 @@ def main() -> None:
         }
         argv = [
             sys.executable,
-            "-c",
-            "from connectors.ingress.cli import app; app()",
+            "-m",
+            "streams.cli",
+            "ingress",
             "serve",
             "--port",
             str(port),

@@ -246,7 +246,7 @@ def main() -> None:
     logs = Path(mkdtemp(prefix="bench-pipeline-"))
     tokens = [
         i.token
-        for i in InstrumentMaster.load()
+        for i in InstrumentMaster.sample()
         if i.exchange is Exchange.NSE and not i.instrument_type
     ]
     run_id = uuid.uuid4().hex[:8]

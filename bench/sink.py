@@ -127,7 +127,7 @@ def _sink_process(settings: Settings) -> subprocess.Popen[bytes]:
         "TRADEPIPE_SINK__GROUP_ID": settings.sink.group_id,
         "TRADEPIPE_LOG__LEVEL": "WARNING",
     }
-    return spawn([sys.executable, "-m", "connectors.sink_cli", "sink"], env=env)
+    return spawn([sys.executable, "-m", "streams.cli", "sink"], env=env)
 
 
 async def bench_sink(n: int, processes: int = 1, batch: int | None = None) -> None:

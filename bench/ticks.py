@@ -154,7 +154,7 @@ def main() -> None:
     args = parser.parse_args()
     n: int = args.ticks
     logs = Path(mkdtemp(prefix="bench-ticks-"))
-    master = InstrumentMaster.load()
+    master = InstrumentMaster.sample()
     instruments = list(master)
     with EmbeddedBroker(log_file=logs / "broker.log") as broker:
         bootstrap = broker.bootstrap_servers

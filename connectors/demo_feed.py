@@ -11,10 +11,13 @@ from decimal import Decimal
 
 import structlog
 
+from connectors.instruments import InstrumentMaster
+from schemas.prices import round_to_tick
 from schemas.records import Exchange, OrderIntent, OrderType, Product, Side, utcnow
+from streams.errors import ConfigError
 from streams.settings import Settings
 
-__all__ = ["DEMO_ACCOUNTS", "DemoFeed", "demo_intents"]
+__all__ = ["DEMO_ACCOUNTS", "DemoFeed", "demo_intents", "run_demo"]
 
 log = structlog.get_logger(__name__)
 
@@ -27,8 +30,16 @@ _INSTRUMENTS = (
 )
 
 
-def demo_intents(seed: int = 7, bad_every: int = 10) -> Iterator[OrderIntent]:
-    """An endless, reproducible sequence of intents; every ``bad_every``-th breaks a rule."""
+def demo_intents(
+    seed: int = 7, bad_every: int = 10, master: InstrumentMaster | None = None
+) -> Iterator[OrderIntent]:
+    """An endless, reproducible sequence of intents; every ``bad_every``-th breaks a rule.
+
+    Limit prices are on the instrument's tick in ``master`` (default: the shipped sample, the
+    one the worker validates against when no other master was loaded).
+    """
+    master = master or InstrumentMaster.sample()
+    ticks = {token: _tick(master, token) for token, _, _ in _INSTRUMENTS}
     rng = random.Random(seed)
     n = 0
     while True:
@@ -37,7 +48,7 @@ def demo_intents(seed: int = 7, bad_every: int = 10) -> Iterator[OrderIntent]:
         side = rng.choice((Side.BUY, Side.SELL))
         limit = rng.random() < 0.5
         price = (
-            (Decimal(ref) * Decimal(1 + rng.uniform(-0.01, 0.01))).quantize(Decimal("0.05"))
+            round_to_tick(Decimal(ref) * Decimal(1 + rng.uniform(-0.01, 0.01)), ticks[token])
             if limit
             else None
         )
@@ -63,6 +74,13 @@ def demo_intents(seed: int = 7, bad_every: int = 10) -> Iterator[OrderIntent]:
         )
 
 
+def _tick(master: InstrumentMaster, token: str) -> Decimal:
+    inst = master.get(Exchange.NSE.value, token)
+    if inst is None:
+        raise ConfigError(f"the instrument master has no NSE:{token}, which the demo trades")
+    return inst.tick_size
+
+
 class DemoFeed:
     """Publishes ``demo_intents`` at ``rate`` per second until stopped."""
 
@@ -77,13 +95,22 @@ class DemoFeed:
 
     async def run(self, limit: int | None = None) -> int:
         """Publish until ``stop()`` (or ``limit`` intents); returns how many were sent."""
+        from aiokafka.errors import KafkaError
+
         from streams.app import make_codec
+        from streams.errors import BrokerUnavailable
         from streams.kafka import aiokafka_producer, trace_headers
         from streams.topics import INTENTS
 
         encode = make_codec(self.settings).encoder(INTENTS, OrderIntent)
         producer = aiokafka_producer(self.settings)
-        await producer.start()
+        try:
+            await producer.start()
+        except KafkaError as exc:
+            await producer.stop()
+            raise BrokerUnavailable(
+                f"cannot reach Kafka at {self.settings.kafka.bootstrap_servers}: {exc}"
+            ) from exc
         sent = 0
         try:
             for intent in demo_intents(self.seed):
@@ -103,3 +130,16 @@ class DemoFeed:
         finally:
             await producer.stop()
         return sent
+
+
+async def run_demo(
+    settings: Settings, *, rate: float, seed: int | None = None, limit: int | None = None
+) -> int:
+    """Run a ``DemoFeed`` until SIGINT/SIGTERM (or ``limit`` intents); returns how many."""
+    import signal
+
+    feed = DemoFeed(settings, rate=rate, seed=seed)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, feed.stop)
+    return await feed.run(limit=limit)

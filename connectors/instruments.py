@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -38,6 +38,7 @@ from streams.service import AsyncService
 
 __all__ = [
     "DERIVATIVE_SEGMENTS",
+    "SAMPLE_ANCHOR",
     "SAMPLE_PATH",
     "Instrument",
     "InstrumentMaster",
@@ -46,6 +47,10 @@ __all__ = [
 ]
 
 SAMPLE_PATH = Path(__file__).parent / "data" / "scrip_master_sample.json"
+# The trading day the shipped sample's expiries were written for. ``InstrumentMaster.sample``
+# moves every expiry by (trading day - anchor), so the sample looks the same on any date: the
+# same contracts are live, the same ones have expired, each as many days away as in the file.
+SAMPLE_ANCHOR = date(2026, 11, 21)
 DERIVATIVE_SEGMENTS = frozenset({Exchange.NFO, Exchange.BFO, Exchange.MCX, Exchange.CDS})
 
 _MONTHS = {
@@ -145,6 +150,19 @@ def _format_expiry(expiry: date | None) -> str:
     return f"{expiry.day:02d}{_MONTH_NAMES[expiry.month]}{expiry.year}"
 
 
+def _symbol_date(day: date) -> str:
+    """The ``DDMONYY`` fragment Angel One's derivative symbols carry (``NIFTY26NOV26FUT``)."""
+    return f"{day.day:02d}{_MONTH_NAMES[day.month]}{day.year % 100:02d}"
+
+
+def _redated(inst: Instrument, shift_days: int) -> Instrument:
+    if inst.expiry is None or not shift_days:
+        return inst
+    expiry = date.fromordinal(inst.expiry.toordinal() + shift_days)
+    symbol = inst.symbol.replace(_symbol_date(inst.expiry), _symbol_date(expiry), 1)
+    return replace(inst, expiry=expiry, symbol=symbol)
+
+
 class InstrumentMaster:
     """In-process instrument cache: ``(exchange, token) -> Instrument``, O(1) lookups."""
 
@@ -176,8 +194,9 @@ class InstrumentMaster:
         return master
 
     @classmethod
-    def load(cls, path: str | Path = SAMPLE_PATH) -> InstrumentMaster:
-        """Load an ``OpenAPIScripMaster.json`` file (the shipped sample by default)."""
+    def load(cls, path: str | Path) -> InstrumentMaster:
+        """Load an ``OpenAPIScripMaster.json`` file as written (``sample`` re-dates the
+        shipped one)."""
         try:
             rows = json.loads(Path(path).read_bytes())
         except (OSError, ValueError) as exc:
@@ -185,6 +204,14 @@ class InstrumentMaster:
         if not isinstance(rows, list):
             raise ConfigError(f"scrip master {path} is not a JSON list")
         return cls.from_scrip(rows)
+
+    @classmethod
+    def sample(cls, trading_day: date = SAMPLE_ANCHOR) -> InstrumentMaster:
+        """The shipped sample with its expiries derived from ``trading_day`` (see
+        ``SAMPLE_ANCHOR``): what the demo, the simulator and a fresh stack trade."""
+        raw = cls.load(SAMPLE_PATH)
+        shift = trading_day.toordinal() - SAMPLE_ANCHOR.toordinal()
+        return cls((_redated(inst, shift) for inst in raw), skipped=raw.skipped)
 
     def get(self, exchange: str, token: str) -> Instrument | None:
         """The instrument on ``exchange`` with ``token``, or None."""
@@ -208,11 +235,17 @@ class InstrumentMaster:
 
 class RedisInstrumentCache(AsyncService):
     """The master in one Redis hash (``<prefix>instruments``: ``EXCH:token`` -> scrip row),
-    so workers warm from Redis instead of each parsing the full file."""
+    so workers warm from Redis instead of each parsing the full file.
+
+    ``<prefix>instruments:source`` says where the cached master came from: ``file`` (loaded by
+    ``tradepipe instruments load``) or ``sample:<trading day>``, so that a sample cached on an
+    earlier day is derived again for today instead of expiring in the cache.
+    """
 
     def __init__(self, client: aioredis.Redis, key_prefix: str = "tp:") -> None:
         self._client = client
         self.key = f"{key_prefix}instruments"
+        self.source_key = f"{self.key}:source"
 
     @classmethod
     def from_url(cls, url: str, key_prefix: str = "tp:") -> RedisInstrumentCache:
@@ -230,12 +263,13 @@ class RedisInstrumentCache(AsyncService):
         """Close the connection pool."""
         await self._client.aclose()
 
-    async def store(self, master: InstrumentMaster) -> int:
+    async def store(self, master: InstrumentMaster, source: str = "file") -> int:
         """Replace the cached master atomically; returns the number of instruments."""
         mapping = {inst.key: orjson.dumps(inst.to_scrip()) for inst in master}
         try:
             async with self._client.pipeline(transaction=True) as pipe:
                 pipe.delete(self.key)
+                pipe.set(self.source_key, source)
                 if mapping:
                     pipe.hset(self.key, mapping=mapping)  # type: ignore[arg-type]  # bytes values are fine
                 await pipe.execute()
@@ -253,10 +287,22 @@ class RedisInstrumentCache(AsyncService):
             return None
         return InstrumentMaster.from_scrip(orjson.loads(v) for v in raw.values())
 
-    async def warm(self, fallback: str | Path = SAMPLE_PATH) -> InstrumentMaster:
-        """Load from Redis; on a miss load ``fallback`` from disk and store it."""
-        master = await self.load()
+    async def warm(self, trading_day: date) -> InstrumentMaster:
+        """Load from Redis; on a miss (or a sample cached for another day) store the shipped
+        sample derived for ``trading_day``."""
+        sample_source = f"sample:{trading_day.isoformat()}"
+        try:
+            source = await self._client.get(self.source_key)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis: {exc}") from exc
+        # A cache with no source predates the marker: treat it as a sample of unknown day.
+        keep = source is not None and _text(source) in ("file", sample_source)
+        master = await self.load() if keep else None
         if master is None:
-            master = InstrumentMaster.load(fallback)
-            await self.store(master)
+            master = InstrumentMaster.sample(trading_day)
+            await self.store(master, source=sample_source)
         return master
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -31,6 +31,7 @@ from typing import Any
 
 from connectors.fees import FeeModel, q4
 from connectors.ids import event_id, fill_id, ns_to_datetime
+from schemas.prices import round_to_tick
 from schemas.records import (
     Duration,
     Exchange,
@@ -236,10 +237,10 @@ class PaperBook:
             if not bps:
                 return market
             factor = (_BPS + bps if buy else _BPS - bps) / _BPS
-            steps = (market * factor / self.tick_size).to_integral_value(
-                ROUND_CEILING if buy else ROUND_FLOOR
+            slipped = round_to_tick(
+                market * factor, self.tick_size, ROUND_CEILING if buy else ROUND_FLOOR
             )
-            return max(steps * self.tick_size, self.tick_size)
+            return max(slipped, self.tick_size)
         limit = order.price
         if limit is None:
             return None

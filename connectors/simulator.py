@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from connectors.ids import ns_to_datetime
 from connectors.instruments import Instrument
+from schemas.prices import round_to_tick
 from schemas.records import Tick
 
 __all__ = ["DEFAULT_START_PRICE", "ticks"]
@@ -45,7 +46,7 @@ def ticks(
     units: list[int] = []
     for inst in insts:
         start = prices.get(inst.key) or inst.strike or DEFAULT_START_PRICE
-        units.append(max(1, int(start / inst.tick_size)))
+        units.append(max(1, int(round_to_tick(start, inst.tick_size) / inst.tick_size)))
     ts = start_ns
     n = len(insts)
     i = 0

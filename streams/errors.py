@@ -1,14 +1,21 @@
-"""The error hierarchy: one root, and a ``retriable`` attribute callers branch on."""
+"""The error hierarchy: one root, and attributes callers branch on.
+
+``retriable`` says whether trying again may help; ``exit_code`` is what the ``tradepipe``
+command exits with when the error ends it (1 a runtime failure, 2 bad usage or input, see
+``streams.exits``); ``hint`` is the short advice printed after the message.
+"""
 
 from __future__ import annotations
 
 __all__ = [
+    "AuditChainBroken",
     "BrokerUnavailable",
     "ConfigError",
     "DecodeError",
     "IllegalTransition",
     "IncompatibleSchema",
     "InvalidInput",
+    "ProcessFailed",
     "SchemaNotFound",
     "SinkUnavailable",
     "StoreUnavailable",
@@ -22,18 +29,22 @@ class TradepipeError(Exception):
 
     retriable: bool = False
     code: str = "error"
+    exit_code: int = 1
+    hint: str | None = None
 
 
 class ConfigError(TradepipeError):
     """Settings or files that cannot work; fix the configuration and start again."""
 
     code = "config"
+    exit_code = 2
 
 
 class InvalidInput(TradepipeError):
     """Input from a user or producer that fails validation; nothing was written."""
 
     code = "invalid_input"
+    exit_code = 2
 
 
 class DecodeError(TradepipeError):
@@ -52,6 +63,7 @@ class IncompatibleSchema(TradepipeError):
     """A schema change that breaks the topic's compatibility rule."""
 
     code = "incompatible_schema"
+    exit_code = 2
 
 
 class IllegalTransition(TradepipeError):
@@ -65,6 +77,7 @@ class BrokerUnavailable(TradepipeError):
 
     retriable = True
     code = "broker_unavailable"
+    hint = "is `tradepipe up` running, and TRADEPIPE_KAFKA__BOOTSTRAP_SERVERS its address?"
 
 
 class StoreUnavailable(TradepipeError):
@@ -72,6 +85,7 @@ class StoreUnavailable(TradepipeError):
 
     retriable = True
     code = "store_unavailable"
+    hint = "is Redis running at TRADEPIPE_REDIS__URL?"
 
 
 class SinkUnavailable(TradepipeError):
@@ -79,6 +93,7 @@ class SinkUnavailable(TradepipeError):
 
     retriable = True
     code = "sink_unavailable"
+    hint = "is PostgreSQL running at TRADEPIPE_POSTGRES__DSN?"
 
 
 class VenueError(TradepipeError):
@@ -89,3 +104,15 @@ class VenueError(TradepipeError):
     def __init__(self, message: str, *, retriable: bool = False) -> None:
         super().__init__(message)
         self.retriable = retriable
+
+
+class AuditChainBroken(TradepipeError):
+    """The audit trail's hash chain does not verify: a row was edited, moved or removed."""
+
+    code = "audit_chain_broken"
+
+
+class ProcessFailed(TradepipeError):
+    """A process the command runs or supervises failed (or one like it already runs)."""
+
+    code = "process_failed"

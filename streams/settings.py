@@ -6,6 +6,7 @@ Nested values use ``__``: ``TRADEPIPE_KAFKA__BOOTSTRAP_SERVERS=host:9092``.
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
@@ -17,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "AgentSettings",
+    "ClockSettings",
     "FeeSettings",
     "IngressSettings",
     "KafkaSettings",
@@ -132,6 +134,9 @@ class SinkSettings(_Frozen):
     group_id: str = "tradepipe-sink"
     batch_max_records: int = Field(default=20_000, ge=1)
     batch_max_wait_ms: int = Field(default=200, ge=1)
+    startup_timeout_s: float = Field(
+        default=60.0, gt=0, description="how long a starting sink waits for Postgres"
+    )
 
 
 class IngressSettings(_Frozen):
@@ -197,6 +202,17 @@ class AgentSettings(_Frozen):
     fees: FeeSettings = FeeSettings()
 
 
+class ClockSettings(_Frozen):
+    """The trading calendar (``streams.clock.Clock`` reads it).
+
+    ``trading_day`` pins the trading day instead of deriving it from the wall clock (tests, a
+    dry run on a past day); ``holidays`` are exchange holidays (no session on those days).
+    """
+
+    trading_day: date | None = None
+    holidays: tuple[date, ...] = ()
+
+
 class Settings(BaseSettings):
     """All of tradepipe's configuration."""
 
@@ -227,6 +243,7 @@ class Settings(BaseSettings):
     ingress: IngressSettings = IngressSettings()
     smartapi: SmartApiSettings = SmartApiSettings()
     agents: AgentSettings = AgentSettings()
+    clock: ClockSettings = ClockSettings()
 
     @property
     def idempotent_producer(self) -> bool:

@@ -70,14 +70,19 @@ def all_topics(kafka: KafkaSettings, *, with_dlq: bool = True) -> list[TopicSpec
 async def ensure_topics(kafka: KafkaSettings, extra: list[TopicSpec] | None = None) -> list[str]:
     """Create the missing topics; refuse to start if one exists with the wrong partition count."""
     from aiokafka.admin import NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
+    from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-    from streams.errors import ConfigError
+    from streams.errors import BrokerUnavailable, ConfigError
     from streams.kafka import admin_client
 
     specs = all_topics(kafka) + list(extra or [])
     admin = admin_client(kafka)
-    await admin.start()
+    try:
+        await admin.start()
+    except (KafkaError, OSError) as exc:
+        with contextlib.suppress(KafkaError, OSError):
+            await admin.close()
+        raise BrokerUnavailable(f"cannot reach Kafka at {kafka.bootstrap_servers}: {exc}") from exc
     try:
         # Only describe topics that exist: asking about a missing one auto-creates it (§7.4).
         names = set(await admin.list_topics())

@@ -19,7 +19,19 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped,unused-ignore]  # asyncpg ships no type information
 import orjson
 
-__all__ = ["GENESIS", "AuditVerdict", "append_audit", "canonical", "link_hash", "verify_chain"]
+from connectors.migrations import PG_UNAVAILABLE, apply_migrations, connect
+from streams.errors import SinkUnavailable
+from streams.settings import Settings
+
+__all__ = [
+    "GENESIS",
+    "AuditVerdict",
+    "append_audit",
+    "audit_verify",
+    "canonical",
+    "link_hash",
+    "verify_chain",
+]
 
 GENESIS = bytes(32)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -178,3 +190,15 @@ async def verify_chain(conn: asyncpg.Connection, schema: str, *, chunk: int = 50
             f"chain ends at row {rows} but the head says {head['chain_seq']}",
         )
     return AuditVerdict(True, rows)
+
+
+async def audit_verify(settings: Settings) -> AuditVerdict:
+    """Walk the audit hash chain of ``settings``' schema (``tradepipe audit verify``)."""
+    await apply_migrations(settings.postgres)
+    conn = await connect(settings.postgres, application_name="tradepipe-audit-verify")
+    try:
+        return await verify_chain(conn, settings.postgres.db_schema)
+    except PG_UNAVAILABLE as exc:
+        raise SinkUnavailable(f"PostgreSQL went away: {type(exc).__name__}") from exc
+    finally:
+        await conn.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -28,6 +28,7 @@ def paper(ctx: typer.Context) -> None:
 def _run(settings: Settings) -> None:
     from connectors.instruments import RedisInstrumentCache
     from connectors.paper import PaperExchange
+    from streams.clock import Clock
     from streams.codec_factory import make_codec
     from streams.logs import configure_logging
     from streams.observe import serve_metrics
@@ -43,7 +44,7 @@ def _run(settings: Settings) -> None:
         async with RedisInstrumentCache.from_url(
             redis.url.get_secret_value(), redis.key_prefix
         ) as cache:
-            master = await cache.warm()
+            master = await cache.warm(Clock.from_settings(settings.clock).trading_day())
         serve_metrics(settings.metrics_port, settings.metrics_host)
         exchange = PaperExchange(settings, make_codec(settings), master)
         loop = asyncio.get_running_loop()
@@ -58,12 +59,14 @@ def _run(settings: Settings) -> None:
 @app.command()
 def expire(
     day: Annotated[
-        str | None, typer.Option(help="trading day, YYYY-MM-DD (default: today, UTC)")
+        str | None,
+        typer.Option(help="trading day, YYYY-MM-DD (default: the clock's trading day, IST)"),
     ] = None,
 ) -> None:
     """Day end: expire every working paper order (a marker on each paper.orders.v1 partition)."""
     from connectors.paper import expire_marker
     from schemas.records import utcnow
+    from streams.clock import Clock
     from streams.codec_factory import make_codec
     from streams.errors import InvalidInput
     from streams.kafka import aiokafka_producer, trace_headers
@@ -71,7 +74,7 @@ def expire(
 
     settings = get_settings()
     if day is None:
-        day = datetime.now(UTC).date().isoformat()
+        day = Clock.from_settings(settings.clock).trading_day().isoformat()
     else:
         try:
             datetime.strptime(day, "%Y-%m-%d")  # noqa: DTZ007 - a calendar day, no time zone

@@ -19,7 +19,7 @@ def check() -> None:
     problems = run_check()
     if problems:
         for problem in problems:
-            typer.echo(f"{problem.record}: {problem.message}", err=True)
+            typer.echo(f"{problem.record}: {problem.message}")
         raise IncompatibleSchema(f"{len(problems)} schema problem(s)")
     typer.echo("schemas ok: every .avsc is locked and BACKWARD_TRANSITIVE compatible")
 

@@ -24,8 +24,9 @@ def simulate(
     import asyncio
     import time
 
-    from connectors.instruments import SAMPLE_PATH, InstrumentMaster
+    from connectors.instruments import InstrumentMaster
     from connectors.tick_feed import SimulatorFeed
+    from streams.clock import Clock
     from streams.codec_factory import make_codec
     from streams.errors import InvalidInput
     from streams.logs import configure_logging
@@ -38,7 +39,11 @@ def simulate(
     configure_logging(
         level=settings.log.level, json_output=settings.log_json, file=settings.log.file
     )
-    master = InstrumentMaster.load(instruments or SAMPLE_PATH)
+    master = (
+        InstrumentMaster.load(instruments)
+        if instruments is not None
+        else InstrumentMaster.sample(Clock.from_settings(settings.clock).trading_day())
+    )
     if not len(master):
         raise InvalidInput(f"no tradable instruments in {instruments}")
     asyncio.run(ensure_topics(settings.kafka))

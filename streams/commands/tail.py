@@ -116,5 +116,6 @@ def tail(
     ] = False,
 ) -> None:
     """Print decoded records of TOPIC as JSON lines."""
-    with contextlib.suppress(KeyboardInterrupt):
+    # Ctrl-C is how --follow ends (exit 0); any other tail it interrupts (exit 130).
+    with contextlib.suppress(*((KeyboardInterrupt,) if follow else ())):
         asyncio.run(tail_records(topic, from_beginning=from_beginning, limit=n, follow=follow))

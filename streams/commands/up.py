@@ -1,4 +1,8 @@
-"""``tradepipe up``: the whole pipeline on embedded defaults, until Ctrl-C."""
+"""``tradepipe up``: the whole pipeline on embedded defaults, until Ctrl-C.
+
+Development profile only: it also serves the HTTP ingress with a key issued for the run, and
+prints that key once with a signed curl example.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,13 @@ from types import FrameType
 from typing import Annotated
 
 import typer
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
 from streams.embedded import EmbeddedBroker, free_port, kafka_answers
-from streams.errors import ConfigError, SinkUnavailable
-from streams.settings import Settings, get_settings
+from streams.errors import ConfigError, ProcessFailed, SinkUnavailable
+from streams.settings import Profile, Settings, get_settings
 from streams.supervisor import Child, Supervisor
 from streams.topics import ensure_topics
 
@@ -74,13 +79,27 @@ def up(
         int, typer.Option(help="broker port (0: 9092 if free, else any free port)")
     ] = 0,
 ) -> None:
-    """Run broker, worker, paper exchange, tick simulator and a demo feed; Ctrl-C stops all."""
+    """Run broker, worker, sink, paper exchange, ingress, tick simulator and a demo feed."""
+    from connectors.ingress.devkey import dev_secrets_key, issue_dev_key, signed_curl_example
+
     console = Console()
     running = _existing_stack()
     if running:
-        raise ConfigError(f"a tradepipe stack is already running with its broker at {running}")
+        raise ProcessFailed(f"a tradepipe stack is already running with its broker at {running}")
     settings = get_settings()
+    if settings.profile is not Profile.DEV:
+        raise ConfigError(
+            "`tradepipe up` is the development stack; it refuses TRADEPIPE_PROFILE=prod"
+        )
     asyncio.run(_check_postgres(settings))
+    secrets_key = dev_secrets_key(settings)
+    ingress_settings = settings.model_copy(
+        update={
+            "ingress": settings.ingress.model_copy(update={"secrets_key": SecretStr(secrets_key)})
+        }
+    )
+    dev_key = asyncio.run(issue_dev_key(ingress_settings))
+    ingress_port = _ingress_port(settings.ingress.port)
 
     data_dir = settings.data_dir
     logs = data_dir / "logs"
@@ -111,12 +130,30 @@ def up(
             env = dict(base_env, TRADEPIPE_METRICS_PORT=str(metrics_port or 0))
             argv = [sys.executable, "-m", "streams.cli", *args]
             supervisor.start(Child(name, argv, logs / f"{name}.log", env, metrics_port))
+        # The ingress serves /metrics on its own HTTP port.
+        ingress_env = dict(
+            base_env,
+            TRADEPIPE_INGRESS__PORT=str(ingress_port),
+            TRADEPIPE_INGRESS__SECRETS_KEY=secrets_key,
+        )
+        argv = [sys.executable, "-m", "streams.cli", "ingress"]
+        supervisor.start(Child("ingress", argv, logs / "ingress.log", ingress_env, ingress_port))
         _print_summary(console, settings, broker, supervisor, logs)
+        ingress_url = f"http://{settings.ingress.host}:{ingress_port}"
+        # The secret is printed here only; the next `tradepipe up` revokes the key.
+        console.print(
+            f"\ningress {ingress_url} — a signed order with this run's key (shown once):",
+            highlight=False,
+        )
+        console.print(
+            signed_curl_example(ingress_url, dev_key), markup=False, highlight=False, soft_wrap=True
+        )
+        console.print("Ctrl-C stops everything.")
         deadline = time.monotonic() + duration if duration else None
         while deadline is None or time.monotonic() < deadline:
             failed = supervisor.check()
             if failed:
-                raise ConfigError(f"{', '.join(failed)} kept crashing; see {logs}")
+                raise ProcessFailed(f"{', '.join(failed)} kept crashing; see {logs}")
             time.sleep(0.5)
     except (KeyboardInterrupt, _Stop):
         console.print("\nstopping…")
@@ -137,6 +174,10 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _ingress_port(configured: int) -> int:
+    return configured if configured and _port_free(configured) else free_port()
 
 
 def _processes(rate: float) -> list[tuple[str, list[str], bool]]:
@@ -169,4 +210,3 @@ def _print_summary(
         "try", "tradepipe send -a ACC1 -t 2885 -q 1   |   tradepipe tail orders.events.v1 -f"
     )
     console.print(table)
-    console.print("Ctrl-C stops everything.")

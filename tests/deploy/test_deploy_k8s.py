@@ -16,7 +16,7 @@ from deploy_settings_env import assert_settings_env
 KEDA_SCHEMA = Path(__file__).parent / "schemas" / "keda-scaledobject.schema.json"
 MANIFESTS = sorted(K8S_DIR.rglob("*.yaml"))
 # Files kept out of the base install on purpose (see kustomization.yaml).
-OPTIONAL = {"autoscaling/hpa-prometheus-adapter.yaml", "jobs/restore-job.yaml"}
+OPTIONAL = {"jobs/restore-job.yaml"}
 
 
 def _objects(kind: str | None = None) -> Iterator[dict[str, Any]]:
@@ -110,17 +110,6 @@ def test_keda_schema_refuses_a_misspelt_field() -> None:
 
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft202012Validator(schema).validate(broken)
-
-
-def test_alternative_hpa_targets_the_worker_lag_up_to_the_partition_count() -> None:
-    hpa = _one("HorizontalPodAutoscaler", "tradepipe-worker")
-    external = [m["external"] for m in hpa["spec"]["metrics"] if m["type"] == "External"]
-    config = _one("ConfigMap", "tradepipe-config")["data"]
-
-    assert hpa["spec"]["scaleTargetRef"]["name"] == "tradepipe-worker"
-    assert hpa["spec"]["maxReplicas"] == _partitions()
-    assert external[0]["metric"]["name"] == "tradepipe_consumer_lag_messages"
-    assert external[0]["metric"]["selector"]["matchLabels"]["group"] == config["TRADEPIPE_APP_ID"]
 
 
 @pytest.mark.parametrize("component", ["worker", "sink", "ingress"])

@@ -24,8 +24,6 @@ RULE_TESTS = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
 
 # The alerts the operations guide promises (docs/operations.md#alerts).
 EXPECTED_ALERTS = {
-    "TradepipeConsumerLagHigh",
-    "TradepipeConsumerLagGrowing",
     "TradepipeSinkBehind",
     "TradepipeSinkStalled",
     "TradepipeDLQRecords",
@@ -33,7 +31,6 @@ EXPECTED_ALERTS = {
     "TradepipeRejectionRateSpike",
     "TradepipeProcessingP99High",
     "TradepipeTradingHalted",
-    "TradepipeVenueCircuitBreakerOpen",
     "TradepipeIngress5xx",
     "TradepipeIngressAuthFailureBurst",
     "TradepipeTargetDown",

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from connectors.ingress.cli import app, keys_app
 from schemas.codec import AvroCodec
 from schemas.records import AuditEvent
 from schemas.registry import FileRegistry
+from streams.cli import app
 from streams.embedded import EmbeddedBroker, free_port
 from streams.settings import get_settings
 from streams.topics import AUDIT
@@ -45,8 +45,9 @@ def test_keys_lifecycle_through_the_cli(cli_env: None) -> None:
     runner = CliRunner()
 
     created = runner.invoke(
-        keys_app,
+        app,
         [
+            "keys",
             "create",
             "--name",
             "desk-1",
@@ -59,10 +60,10 @@ def test_keys_lifecycle_through_the_cli(cli_env: None) -> None:
         ],
     )
     key_id = re.search(r"key_id: (\S+)", created.output).group(1)  # type: ignore[union-attr]
-    rotated = runner.invoke(keys_app, ["rotate", key_id, "--grace", "60"])
-    listed = runner.invoke(keys_app, ["list"])
-    revoked = runner.invoke(keys_app, ["revoke", key_id])
-    again = runner.invoke(keys_app, ["revoke", key_id])
+    rotated = runner.invoke(app, ["keys", "rotate", key_id, "--grace", "60"])
+    listed = runner.invoke(app, ["keys", "list"])
+    revoked = runner.invoke(app, ["keys", "revoke", key_id])
+    again = runner.invoke(app, ["keys", "revoke", key_id])
 
     assert created.exit_code == 0, created.output
     assert "secret: tpsk_" in created.output
@@ -74,19 +75,19 @@ def test_keys_lifecycle_through_the_cli(cli_env: None) -> None:
     assert "2001:db8::/32" in row
     assert "tpsk_" not in listed.output
     assert revoked.exit_code == 0
-    assert again.exit_code == 1
+    assert again.exit_code == 2  # an unknown or revoked key is bad input
     settings = get_settings()
     records = asyncio.run(
         read_topic(settings, AUDIT, lambda rs: len(_key_audits(rs, key_id)) >= 3, within_s=15)
     )
     assert sorted(_key_audits(records, key_id)) == ["key_created", "key_revoked", "key_rotated"]
-    assert again.output.strip().splitlines() == [f"error: no active {key_id}"]
+    assert again.output.strip().splitlines() == [f"tradepipe: no active {key_id}"]
 
 
 def test_bad_scope_is_a_one_line_error(cli_env: None) -> None:
-    result = CliRunner().invoke(keys_app, ["create", "--name", "x", "--scope", "root"])
+    result = CliRunner().invoke(app, ["keys", "create", "--name", "x", "--scope", "root"])
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert len(result.output.strip().splitlines()) == 1
     assert "Traceback" not in result.output
 
@@ -97,11 +98,12 @@ def test_missing_master_key_is_a_one_line_error(
     monkeypatch.delenv("TRADEPIPE_INGRESS__SECRETS_KEY")
     get_settings.cache_clear()
 
-    result = CliRunner().invoke(keys_app, ["list"])
+    result = CliRunner().invoke(app, ["keys", "list"])
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a setting to fix
     assert (
-        result.output.strip() == "error: TRADEPIPE_INGRESS__SECRETS_KEY is not set (a Fernet key)"
+        result.output.strip()
+        == "tradepipe: TRADEPIPE_INGRESS__SECRETS_KEY is not set (a Fernet key)"
     )
 
 
@@ -113,7 +115,8 @@ def test_serve_with_postgres_down_is_a_one_line_error(
     )
     get_settings.cache_clear()
 
-    result = CliRunner().invoke(app, ["serve", "--port", str(free_port())])
+    result = CliRunner().invoke(app, ["ingress", "serve", "--port", str(free_port())])
 
     assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines()[-1].startswith("tradepipe: Postgres is not reachable")
     assert "Traceback" not in result.output

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from connectors.ingress.devkey import CURL_EXAMPLE
 from connectors.ingress.server import IngressServer
 from connectors.ingress.store import IssuedSecret
 from tests.conftest import service_missing
@@ -51,3 +52,7 @@ async def test_documented_curl_snippet_gets_a_202(
     assert proc.returncode == 0, err.decode()
     assert lines[-1] == "202", out.decode()
     assert '"status":"accepted"' in lines[0]
+
+
+def test_documented_snippet_is_the_one_tradepipe_up_prints() -> None:
+    assert _snippet() == CURL_EXAMPLE

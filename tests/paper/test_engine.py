@@ -19,7 +19,7 @@ _ORDER = CODEC.encoder(PAPER_ORDERS, OrderIntent)
 
 
 def _engine() -> PaperEngine:
-    return PaperEngine(CODEC, InstrumentMaster.load(), PaperConfig())
+    return PaperEngine(CODEC, InstrumentMaster.sample(), PaperConfig())
 
 
 def _statuses(state: PartitionState) -> list[OrderStatus]:

@@ -29,7 +29,7 @@ _D = Decimal
 
 
 def _equities() -> list[Instrument]:
-    master = InstrumentMaster.load()
+    master = InstrumentMaster.sample()
     return [i for i in master if i.exchange is Exchange.NSE and i.instrument_type == ""]
 
 

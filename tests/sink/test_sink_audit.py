@@ -8,7 +8,8 @@ import asyncpg
 import pytest
 from typer.testing import CliRunner
 
-from connectors.sink_cli import app, audit_verify
+from connectors.sink.audit import audit_verify
+from streams.cli import app
 from streams.settings import Settings
 from streams.topics import AUDIT
 from tests.sink.factories import make_audit
@@ -107,10 +108,12 @@ async def test_audit_verify_command_exits_non_zero_with_one_line_on_a_broken_cha
     get_settings.cache_clear()
     try:
         # The command runs its own event loop: give it a thread of its own.
-        result = await asyncio.to_thread(CliRunner().invoke, app, ["audit-verify"])
+        result = await asyncio.to_thread(CliRunner().invoke, app, ["audit", "verify"])
     finally:
         get_settings.cache_clear()
 
     assert result.exit_code == 1
-    assert "audit chain broken at row 5" in result.output
+    assert (
+        result.output.strip().splitlines()[-1].startswith("tradepipe: audit chain broken at row 5")
+    )
     assert "Traceback" not in result.output

@@ -64,7 +64,7 @@ def _sink_process(settings: Settings, log_file: Path) -> object:
         "TRADEPIPE_KAFKA__SESSION_TIMEOUT_S": "3",
     }
     return spawn(
-        [sys.executable, "-m", "connectors.sink_cli", "sink"], log_file=log_file, env=env, cwd=ROOT
+        [sys.executable, "-m", "streams.cli", "sink"], log_file=log_file, env=env, cwd=ROOT
     )
 
 

@@ -19,7 +19,7 @@ TODAY = date(2026, 11, 21)
 @pytest.fixture(scope="session")
 def master() -> InstrumentMaster:
     """The shipped scrip-master sample."""
-    return InstrumentMaster.load()
+    return InstrumentMaster.sample()
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from connectors.instruments import (
+    SAMPLE_ANCHOR,
+    SAMPLE_PATH,
     Instrument,
     InstrumentMaster,
     RedisInstrumentCache,
@@ -132,13 +134,68 @@ async def test_redis_cache_stores_and_loads_the_same_master(
 
 
 @pytest.mark.redis
-async def test_redis_cache_warm_falls_back_to_file_and_fills_redis(
+async def test_redis_cache_warm_falls_back_to_the_sample_and_fills_redis(
     redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
     cache = RedisInstrumentCache(redis_client, redis_prefix)
-    warmed = await cache.warm()
+    day = date(2031, 3, 4)
+    warmed = await cache.warm(day)
     assert len(warmed) > 0
     assert await redis_client.hlen(cache.key) == len(warmed)
+    assert await redis_client.get(cache.source_key) == b"sample:2031-03-04"
+    assert _expiries(warmed) == _expiries(InstrumentMaster.sample(day))
+
+
+@pytest.mark.redis
+async def test_redis_cache_rederives_a_sample_cached_on_an_earlier_day(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    cache = RedisInstrumentCache(redis_client, redis_prefix)
+    await cache.warm(date(2026, 1, 5))
+    later = date(2026, 9, 1)
+    rewarmed = await cache.warm(later)
+    assert _expiries(rewarmed) == _expiries(InstrumentMaster.sample(later))
+    assert await redis_client.get(cache.source_key) == b"sample:2026-09-01"
+
+
+@pytest.mark.redis
+async def test_redis_cache_keeps_a_loaded_file_across_days(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    cache = RedisInstrumentCache(redis_client, redis_prefix)
+    raw = InstrumentMaster.load(SAMPLE_PATH)
+    await cache.store(raw, source="file")
+    kept = await cache.warm(date(2040, 1, 1))
+    assert _expiries(kept) == _expiries(raw)
+
+
+def _expiries(master: InstrumentMaster) -> dict[str, tuple[date | None, str]]:
+    return {i.key: (i.expiry, i.symbol) for i in master}
+
+
+@pytest.mark.parametrize(
+    "day", [date(2019, 2, 28), SAMPLE_ANCHOR, date(2027, 6, 30), date(2044, 12, 31)]
+)
+def test_sample_expiries_keep_their_distance_from_the_trading_day(day: date) -> None:
+    anchor = {i.key: i for i in InstrumentMaster.sample(SAMPLE_ANCHOR)}
+    for inst in InstrumentMaster.sample(day):
+        before = anchor[inst.key]
+        if before.expiry is None:
+            assert inst.expiry is None
+            assert inst.symbol == before.symbol
+            continue
+        assert inst.expiry is not None
+        assert (inst.expiry - day) == (before.expiry - SAMPLE_ANCHOR)
+        assert inst.symbol.replace(f"{inst.expiry:%d%b%y}".upper(), "") == before.symbol.replace(
+            f"{before.expiry:%d%b%y}".upper(), ""
+        )
+
+
+def test_sample_has_live_and_expired_derivatives_on_any_day() -> None:
+    master = InstrumentMaster.sample(date(2033, 7, 15))
+    expiries = [i.expiry for i in master if i.expiry is not None]
+    assert any(e < date(2033, 7, 15) for e in expiries)
+    assert any(e >= date(2033, 7, 15) for e in expiries)
 
 
 @pytest.mark.redis

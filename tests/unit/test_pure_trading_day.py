@@ -52,7 +52,7 @@ FEES = FeeModel(bps=D("1"), fixed_per_order=D(0), minimum=D(0))
 
 @dataclass
 class Pipeline:
-    master: InstrumentMaster = field(default_factory=InstrumentMaster.load)
+    master: InstrumentMaster = field(default_factory=InstrumentMaster.sample)
     limits: RiskLimits = field(default_factory=RiskLimits)
     risk: dict[str, AccountRisk] = field(default_factory=dict)
     seen: dict[str, set[str]] = field(default_factory=dict)

@@ -29,7 +29,7 @@ from schemas.records import (
 from streams.errors import IllegalTransition, VenueError
 from tests.factories import FIXED_NS, make_command, make_fill, make_intent, make_tick
 
-MASTER = InstrumentMaster.load()
+MASTER = InstrumentMaster.sample()
 TODAY = date(2026, 11, 21)
 LIMITS = RiskLimits()
 LAST = Decimal("2450.00")

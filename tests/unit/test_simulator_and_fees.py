@@ -12,7 +12,7 @@ from connectors.fees import FeeModel
 from connectors.instruments import InstrumentMaster
 from connectors.simulator import ticks
 
-MASTER = InstrumentMaster.load()
+MASTER = InstrumentMaster.sample()
 
 
 def test_same_seed_gives_the_same_ticks() -> None:

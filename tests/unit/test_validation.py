@@ -15,7 +15,7 @@ from connectors.instruments import Instrument, InstrumentMaster
 from schemas.records import Duration, Exchange, OrderIntent, OrderType, Product, Side, Variety
 from tests.factories import make_instrument, make_intent
 
-MASTER = InstrumentMaster.load()
+MASTER = InstrumentMaster.sample()
 TODAY = date(2026, 11, 21)
 
 
