@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
 from agents.reasons import ReasonCode
 from agents.validation import validate
@@ -23,13 +24,13 @@ from connectors.ingress.models import KillSwitchRequest
 from connectors.instruments import InstrumentMaster
 from connectors.producer import IntentProducer
 from streams import contract
-from streams.cli import main
+from streams.cli import app
 from streams.errors import InvalidInput
 from streams.intents import OrderIntentIn, parse_intents
 from streams.settings import KafkaSettings, Settings
 from tests.factories import make_intent
 
-MASTER = InstrumentMaster.load()
+MASTER = InstrumentMaster.sample()
 TODAY = date(2026, 11, 21)
 VALID: dict[str, Any] = {
     "intent_id": "it-1",
@@ -246,11 +247,12 @@ def test_tradepipe_send_refuses_a_number_not_in_ascii_form(flag: str, text: str)
     assert _exit_code_of(argv) == 2, (flag, text)
 
 
-def _exit_code_of(argv: list[str]) -> object:
+def _exit_code_of(argv: list[str]) -> int:
     """``tradepipe ARGV``'s exit code; refusals come before any connection is made."""
-    with pytest.raises(SystemExit) as exited:
-        main(argv)
-    return exited.value.code
+    result = CliRunner().invoke(app, argv)
+    assert result.output.startswith("tradepipe: "), result.output
+    assert result.output.strip().count("\n") == 0, result.output
+    return int(result.exit_code)
 
 
 def contract_accepts_price(text: str) -> bool:
