@@ -34,6 +34,7 @@ __all__ = [
     "ContractViolation",
     "MAX_FREE_TEXT",
     "MAX_QUANTITY",
+    "PRICE_SCHEMA_PATTERN",
     "SOURCE",
     "SYMBOL",
     "TAG",
@@ -59,6 +60,11 @@ SOURCE: Final = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 """source: who produced the intent (``api``, ``cli``, a strategy name)."""
 TRACE_ID: Final = r"^[A-Za-z0-9_.:-]{1,64}$"
 """trace_id, as the ingress accepts it in ``X-Trace-Id``."""
+PRICE_SCHEMA_PATTERN: Final = (
+    r"^([1-9][0-9]{0,13}(\.[0-9]{1,4})?"
+    r"|0\.([1-9][0-9]{0,3}|0[1-9][0-9]{0,2}|00[1-9][0-9]?|000[1-9]))$"
+)
+"""The prices the JSON Schema states: the ASCII decimals above zero, without leading zeros."""
 MAX_FREE_TEXT: Final = 256
 MAX_QUANTITY: Final = 10_000_000
 _PRICE_TEXT = re.compile(r"^[0-9]{1,14}(\.[0-9]{1,4})?$")

@@ -27,6 +27,7 @@ from pydantic import (
     Field,
     StrictStr,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -116,8 +117,12 @@ FreeText = Annotated[
     AfterValidator(_free_text),
 ]
 """Printable text: no control, format (bidi) or separator characters (``streams.contract``)."""
+# The validators run before pydantic's own constraints, which then no longer reach the JSON
+# Schema: the schema (the OpenAPI document clients are generated from) is stated here.
 Quantity = Annotated[
-    int, BeforeValidator(_refusing(_quantity)), Field(ge=1, le=contract.MAX_QUANTITY)
+    int,
+    BeforeValidator(_refusing(_quantity)),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": contract.MAX_QUANTITY}),
 ]
 # Avro decimal(18, 4): at most 14 integer digits and 4 decimal places, never NaN/inf.
 Price = Annotated[

@@ -261,3 +261,10 @@ def contract_accepts_price(text: str) -> bool:
     except contract.ContractViolation:
         return False
     return True
+
+
+@given(text=st.from_regex(contract.PRICE_SCHEMA_PATTERN, fullmatch=True))
+def test_every_price_the_json_schema_states_is_accepted(text: str) -> None:
+    # the OpenAPI document promises these; the server must take every one
+    assert contract.parse_price(text) > 0
+    assert not _model_refuses({**VALID, "price": text})
