@@ -1,7 +1,7 @@
 """THE order state machine: every lifecycle transition in tradepipe is checked here.
 
-States are ``OrderStatus``; DESIGN.md §5 gives the main path and NautilusTrader's order FSM is
-the reference for the races. Semantics (see ``docs/order-pipeline.md``):
+States are ``OrderStatus``; ``docs/order-pipeline.md`` draws the main path and gives the
+semantics, and NautilusTrader's order FSM is the reference for the races:
 
 * Terminal: REJECTED, DENIED, ROUTE_FAILED, FILLED. Nothing leaves them.
 * ROUTED may jump straight to PARTIALLY_FILLED / FILLED: a venue's fill can overtake its

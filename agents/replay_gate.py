@@ -9,8 +9,8 @@ daily-loss limit should have DENIED).
 The gate: after each partition assignment, intents wait until every assigned partition of
 the fill and order-event topics has been processed up to the log end seen at that moment
 (or was committed there already). The wait is bounded; on the embedded broker the log end
-can read low by one batch (DESIGN.md §7.3), so there the gate narrows the window rather than
-closing it.
+can read low by one batch (docs/embedded-broker.md #3), so there the gate narrows the
+window rather than closing it.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ the intent is replayed:
    paper), so a re-placed order carries the same id, and the ROUTED event the same event id;
 3. the venue side dedupes: the paper exchange ignores an order id it has seen; a venue that
    does not (``dedupes_orders=False``, e.g. SmartAPI) is asked ``find_order`` by its tag
-   before anything is placed again (DESIGN.md §9).
+   before anything is placed again.
 
 The venue order is published in the outbox's late phase, after the ROUTED event is
 acknowledged, so ``orders.events.v1`` always carries ROUTED before any venue event.

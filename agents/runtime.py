@@ -11,12 +11,12 @@ ROUTED event is durable) and awaits it; only then writes each changed key once t
 and changelog, on the partition of the input record that changed it (a batch mixes
 partitions, so Faust's "current event" would name the wrong one). Faust commits offsets
 after the batch, so a crash anywhere replays input whose outputs may already exist: every
-output has a deterministic id and every consumer dedupes (DESIGN.md §6), and state is never
+output has a deterministic id and every consumer dedupes (docs/guarantees.md), and state is never
 ahead of the outputs it implies.
 
 Outputs go through the worker's own batched confluent-kafka producer (``OutboxProducer``); Faust's
 producer keeps ``producer_max_batch_size=1`` for the changelogs on the embedded broker
-(DESIGN.md §7.3), which would make every output its own produce request.
+(docs/embedded-broker.md #3), which would make every output its own produce request.
 
 A worker-wide lock serialises batches of all agents, because several agents change the same
 account's risk state and a batch yields while it awaits acks. If a batch fails it is
@@ -89,7 +89,7 @@ class OutboxProducer:
         self._changelog = self._producer
         if self._pipeline.app.conf.producer_max_batch_size == 1:
             # Table changelogs in one-record batches, as Faust's own producer is configured
-            # for table owners on the embedded broker (DESIGN.md §7.3).
+            # for table owners on the embedded broker (docs/embedded-broker.md #3).
             self._changelog = Producer(
                 confluent_producer_config(settings, **{"batch.num.messages": 1})
             )
@@ -402,7 +402,7 @@ async def _one_by_one(
         except _BROKER_ERRORS:
             batch.discard()
             raise
-        except Exception as exc:  # noqa: BLE001 — the per-agent DLQ guard (STYLE.md)
+        except Exception as exc:  # noqa: BLE001 — the one per-agent DLQ guard
             batch.discard()
             msg = event.message
             log.warning("agent_record_failed", agent=name, error=repr(exc)[:300])

@@ -5,7 +5,7 @@ Key: account id on every input and output (venue orders: instrument token). Orde
 relied on: the intents of one account arrive in partition order, so the duplicate
 ``client_order_id`` check and the risk state see them in the order they were published.
 
-The three stages are fused into one Faust agent to keep hops few (DESIGN.md §12: Faust's
+The three stages are fused into one Faust agent to keep hops few (docs/performance.md: Faust's
 per-event cost dominates); each stage still publishes its contract topic and events, and is
 timed and counted under its own agent name. Idempotence on replay:
 

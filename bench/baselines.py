@@ -2,7 +2,7 @@
 
 * ``faust``: a plain Faust agent, topic A → topic B (raw bytes, no codec), in a child
   process (``python bench/baselines.py faust BOOTSTRAP SRC DST``), the settings of the
-  pipeline's app (session timeout, linger) and the root logger at WARNING (DESIGN.md §12);
+  pipeline's app (session timeout, linger) and the root logger at WARNING (docs/performance.md);
 * ``raw``: an aiokafka consume → produce loop in this process (batched, linger 5 ms).
 
 Each moves N pre-published 200-byte records; the rate is counted on the output topic from

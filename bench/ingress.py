@@ -13,7 +13,8 @@ its own nonce). Prints:
   *scheduled* send time (no coordinated omission);
 * where the time goes: the ingress's per-phase timers (``tradepipe_ingress_phase_seconds``).
 
-The broker keeps batching on (``linger_ms`` from settings): nothing restarts here (§7.3).
+The broker keeps batching on (``linger_ms`` from settings): nothing restarts here, so the
+one-record batches of docs/embedded-broker.md #3 are not needed.
 """
 
 from __future__ import annotations

@@ -239,7 +239,8 @@ def main() -> None:
     parser.add_argument(
         "--one-record-batches",
         action="store_true",
-        help="keep the dev profile's producer_max_batch_size=1 (DESIGN.md §7.3) in the worker",
+        help="keep the dev profile's producer_max_batch_size=1 in the worker"
+        " (docs/embedded-broker.md #3)",
     )
     args = parser.parse_args()
     n: int = args.intents
@@ -261,7 +262,8 @@ def main() -> None:
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEPIPE_")}
         env.update(RISK_ENV)
-        if not args.one_record_batches:  # nothing restarts here, so batching may stay on (§7.3)
+        # Nothing restarts here, so batching may stay on (docs/embedded-broker.md #3).
+        if not args.one_record_batches:
             env["TRADEPIPE_KAFKA__PRODUCER_MAX_BATCH_SIZE"] = "16384"
         env["TRADEPIPE_KAFKA__FETCH_MIN_BYTES"] = str(args.fetch_min_bytes)
         env.update(

@@ -6,7 +6,8 @@ until every intent has its ROUTED event, and prints: intents/s from the first to
 ROUTED event (Kafka timestamps), and the worker's in-agent processing time per record per
 stage (p50/p99 from ``tradepipe_processing_seconds``, bucket-interpolated). ``--changelog-batch``
 sets Faust's ``producer_max_batch_size`` (the dev profile's 1 keeps table recovery whole on
-the embedded broker, DESIGN.md §7.3). Run: ``python bench/worker_agents.py --intents 20000``.
+the embedded broker, docs/embedded-broker.md #3).
+Run: ``python bench/worker_agents.py --intents 20000``.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ name, and map accounts to that name in settings (``agents.venues``).
 | ``broker_order_id(intent)`` | yes | deterministic order id / tag of an intent |
 | ``start()``, ``stop()`` | yes | open / close connections (``async with`` too) |
 | ``place_order(intent, id)`` | yes | send once; the venue's id; ``VenueError`` on failure |
-| ``find_order(id)`` | yes | look up by tag before re-placing (DESIGN.md §9); None |
+| ``find_order(id)`` | yes | look up by tag before re-placing; None |
 | ``cancel_order(intent, id)`` | optional | request a cancel; CANCELLED comes as an event |
 | ``modify_order(...)`` | optional | not used by the pipeline yet |
 

@@ -3,7 +3,7 @@
 Input: ``orders.intents.v1``, ``orders.events.v1``, ``exec.fills.v1``, ``positions.v1``,
 ``audit.events.v1``, ``control.commands.v1`` and the Faust table changelogs
 (``<app_id>-<table>-changelog`` by default), in its own consumer group. Output: the tables of
-``deploy/migrations``. Offsets live in Postgres, never in Kafka: each batch commits with its
+``connectors/migrations/sql``. Offsets live in Postgres, never in Kafka: each batch commits with its
 ``(group, topic, partition) → next offset`` rows (see ``connectors.sink.writer``), and every
 partition assignment seeks to what Postgres holds, unless the stored offsets belong to another
 Kafka cluster, in which case the partition starts from the beginning and the natural keys fence
@@ -30,7 +30,7 @@ from aiokafka.abc import ConsumerRebalanceListener  # type: ignore[import-untype
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped,unused-ignore]
 from prometheus_client import start_http_server
 
-from connectors.migrations import PG_UNAVAILABLE, apply_migrations
+from connectors.migrations import PG_UNAVAILABLE, prepare_schema
 from connectors.sink.batching import Poison, build_batch, build_batch_yielding
 from connectors.sink.cluster import fetch_cluster_id
 from connectors.sink.connection import SinkConnection
@@ -141,7 +141,10 @@ class PostgresSink(AsyncService):
 
     # --- lifecycle ----------------------------------------------------------------------
     async def start(self, *, startup_timeout_s: float = 60.0) -> None:
-        """Migrate, connect, create the topics, join the group (all undone if one fails)."""
+        """Check (prod) or apply (dev) migrations, connect, create topics, join the group.
+
+        All of it is undone if one step fails.
+        """
         started = False
         try:
             await self._start(startup_timeout_s)
@@ -154,7 +157,7 @@ class PostgresSink(AsyncService):
         deadline = time.monotonic() + startup_timeout_s
         while True:
             try:
-                await apply_migrations(self.settings.postgres)
+                await prepare_schema(self.settings.postgres, self.settings.profile)
                 break
             except SinkUnavailable:
                 if time.monotonic() > deadline:

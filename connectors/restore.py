@@ -2,7 +2,7 @@
 
 After the whole broker is lost (a fresh, empty one at the same or a new address) it:
 
-1. creates every topic of DESIGN.md §4 and every Faust changelog the sink has seen, with the
+1. creates every topic of docs/topics.md and every Faust changelog the sink has seen, with the
    partition counts recorded in ``topic_partitions``;
 2. re-seeds each changelog from ``table_state``: the same key bytes to the same partition, in
    offset order, so restarted workers recover the same positions, risk state, order state and
@@ -18,7 +18,8 @@ After the whole broker is lost (a fresh, empty one at the same or a new address)
    input offsets cleared (the new input topics start empty; ``RedisSnapshotStore.migrate``).
 
 On the embedded broker the last record of each changelog partition goes in a batch of its
-own, so Faust's recovery does not stop short of it (DESIGN.md §7.3); real Kafka needs nothing.
+own, so Faust's recovery does not stop short of it (docs/embedded-broker.md #3); real Kafka
+needs nothing.
 """
 
 # ruff: noqa: S608  # SQL names only the schema, validated by PostgresSettings, and fixed tables
@@ -36,7 +37,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from connectors.migrations import PG_UNAVAILABLE, apply_migrations, connect
+from connectors.migrations import PG_UNAVAILABLE, connect, prepare_schema
 from connectors.paper.state import RedisSnapshotStore, snapshot_scope
 from connectors.sink.cluster import fetch_cluster_id
 from schemas.codec import AvroCodec
@@ -119,7 +120,7 @@ async def restore(
     console = console or Console(stderr=True)
     started = time.perf_counter()
     schema = settings.postgres.db_schema
-    await apply_migrations(settings.postgres)
+    await prepare_schema(settings.postgres, settings.profile)
     conn = await connect(settings.postgres, application_name="tradepipe-restore")
     producer = aiokafka_producer(settings, linger_ms=20, max_batch_size=512 * 1024)
     try:

@@ -1,4 +1,4 @@
-"""Which record type each topic carries: the value contracts of DESIGN.md §4."""
+"""Which record type each topic carries: the value contracts of docs/topics.md."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from schemas.codec import AvroCodec
 from schemas.contracts import TOPIC_VALUE_TYPES
 from streams.codec_factory import make_codec, make_registry
 from streams.faust_codec import DlqTopic, register_codecs
+from streams.kafka import faust_credentials
 from streams.settings import Profile, Settings
 
 __all__ = ["Pipeline", "build_pipeline", "faust_broker_urls", "make_codec", "make_registry"]
@@ -40,13 +41,13 @@ class Pipeline:
 
 
 def build_pipeline(settings: Settings, *, owns_tables: bool = True) -> Pipeline:
-    """Build the Faust app for ``settings`` with every topic of DESIGN.md §4 declared."""
+    """Build the Faust app for ``settings`` with every topic of docs/topics.md declared."""
     kafka = settings.kafka
     dev = settings.profile is Profile.DEV
     batch_size = kafka.producer_max_batch_size
     if batch_size is None and dev and owns_tables:
         # One record per produce batch: Tansu's low highwater otherwise loses the tail of a
-        # changelog on recovery (DESIGN.md §7.3). Real Kafka keeps batching.
+        # changelog on recovery (docs/embedded-broker.md #3). Real Kafka keeps batching.
         batch_size = 1
     conf: dict[str, Any] = {
         "broker": faust_broker_urls(kafka.bootstrap_servers),
@@ -67,6 +68,9 @@ def build_pipeline(settings: Settings, *, owns_tables: bool = True) -> Pipeline:
     }
     if batch_size is not None:
         conf["producer_max_batch_size"] = batch_size
+    credentials = faust_credentials(kafka)
+    if credentials is not None:
+        conf["broker_credentials"] = credentials
     app = faust.App(settings.app_id, **conf)
     codec = make_codec(settings)
     names = register_codecs(codec, TOPIC_VALUE_TYPES)

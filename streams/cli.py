@@ -15,6 +15,7 @@ import typer
 
 from streams.commands import (
     audit,
+    db,
     demo,
     ingress,
     instruments,
@@ -82,6 +83,7 @@ app.add_typer(instruments.app, name="instruments")
 app.command()(demo.demo)
 app.add_typer(schemas_cmd.app, name="schemas")
 app.add_typer(topics.app, name="topics")
+app.add_typer(db.app, name="db")
 
 
 def main() -> None:

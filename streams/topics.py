@@ -1,7 +1,8 @@
-"""Topic declarations (DESIGN.md §4) and their explicit creation before workers start.
+"""Topic declarations (docs/topics.md) and their explicit creation before workers start.
 
 The embedded broker auto-creates a topic a client merely asks about with 4 partitions
-(§7.4), so every topic is created here, with its declared partition count, first.
+(docs/embedded-broker.md #4), so every topic is created here first, with its declared
+partition count.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class TopicSpec:
 
 
 def all_topics(kafka: KafkaSettings, *, with_dlq: bool = True) -> list[TopicSpec]:
-    """Every topic of DESIGN.md §4, with the partition counts from settings."""
+    """Every topic of docs/topics.md, with the partition counts from settings."""
     specs: list[TopicSpec] = []
     for name in TOPIC_VALUE_TYPES:
         if name in _INSTRUMENT_KEYED:
@@ -84,7 +85,8 @@ async def ensure_topics(kafka: KafkaSettings, extra: list[TopicSpec] | None = No
             await admin.close()
         raise BrokerUnavailable(f"cannot reach Kafka at {kafka.bootstrap_servers}: {exc}") from exc
     try:
-        # Only describe topics that exist: asking about a missing one auto-creates it (§7.4).
+        # Only describe topics that exist: asking about a missing one auto-creates it
+        # (docs/embedded-broker.md #4).
         names = set(await admin.list_topics())
         present = [s.name for s in specs if s.name in names]
         found: dict[str, int] = {}

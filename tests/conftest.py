@@ -100,6 +100,15 @@ async def pg_schema(unique: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
+async def migrated_schema(pg_schema: str) -> str:
+    """``pg_schema`` with every migration applied, by the function ``tradepipe db migrate`` runs."""
+    from connectors.migrations import apply_migrations
+
+    await apply_migrations(PostgresSettings(dsn=PG_DSN, db_schema=pg_schema))  # type: ignore[arg-type]
+    return pg_schema
+
+
+@pytest.fixture
 async def redis_client(unique: str) -> AsyncIterator[Any]:
     """A Redis client; every key under this test's prefix is deleted afterwards."""
     import redis.asyncio as aioredis

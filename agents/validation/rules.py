@@ -1,4 +1,4 @@
-"""Pure validation of order intents (issue 3 item 2): no I/O, no clock reads.
+"""Pure validation of order intents: no I/O, no clock reads.
 
 ``validate`` returns the first failing ``ReasonCode`` or None; the checks run in the order
 of ``CHECK_ORDER`` (cheap structural checks first, the duplicate lookup last). The caller

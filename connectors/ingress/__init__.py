@@ -1,4 +1,4 @@
-"""The signed HTTP ingress: ``POST /v1/orders`` onto ``orders.intents.v1`` (DESIGN.md §2, §8).
+"""The signed HTTP ingress: ``POST /v1/orders`` onto ``orders.intents.v1`` (docs/ingress.md).
 
 Importing this package has no side effects; the server lives in ``server``, the client in
 ``client``, the CLI in ``cli``.

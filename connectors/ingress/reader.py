@@ -2,8 +2,7 @@
 
 ``OrderReader`` is the interface; ``PostgresOrderReader`` reads the sink's ``orders``
 (current state) and ``order_events`` (history) tables in the settings' ``db_schema``
-(``deploy/migrations/0002_orders.sql``). Missing tables read as "no such order" (the sink
-has not created them yet).
+(migration ``0002_orders.sql``). Missing tables read as "no such order".
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from connectors.ingress.netacl import parse_networks
 from connectors.ingress.publisher import KafkaPublisher
 from connectors.ingress.reader import OrderReader, PostgresOrderReader
 from connectors.ingress.store import ApiKeyStore, SecretBox
+from connectors.migrations import prepare_schema
 from streams.embedded import kafka_answers
 from streams.service import AsyncService
 from streams.settings import Settings
@@ -47,11 +48,16 @@ async def _pool(settings: Settings) -> asyncpg.Pool:
 
 
 async def open_key_store(settings: Settings) -> ApiKeyStore:
-    """A key store with its own pool and the tables in place (for the CLI)."""
+    """A key store with its own pool, on a migrated schema (for the CLI)."""
     box = SecretBox.from_settings(settings.ingress)
-    store = ApiKeyStore(await _pool(settings), settings.postgres.db_schema, box)
-    await store.migrate()
-    return store
+    # The pool first: a Postgres that is down is reported as the key store's outage.
+    pool = await _pool(settings)
+    try:
+        await prepare_schema(settings.postgres, settings.profile)
+    except BaseException:
+        await pool.close()
+        raise
+    return ApiKeyStore(pool, settings.postgres.db_schema, box)
 
 
 class IngressRuntime(AsyncService):
@@ -85,10 +91,11 @@ class IngressRuntime(AsyncService):
         task.add_done_callback(self._tasks.discard)
 
     async def start(self) -> None:
-        """Connect to Postgres (create tables), begin connecting to Kafka."""
+        """Connect to Postgres (its schema migrated), begin connecting to Kafka."""
+        # The pool first: a Postgres that is down is reported as the key store's outage.
         self.pool = await _pool(self.settings)
+        await prepare_schema(self.settings.postgres, self.settings.profile)
         self.store = ApiKeyStore(self.pool, self.settings.postgres.db_schema, self.box)
-        await self.store.migrate()
         self.keys = KeyCache(self.store, self.settings.ingress.key_cache_ttl_s)
         self.auth = Authenticator(
             self.keys,

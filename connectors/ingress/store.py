@@ -1,4 +1,6 @@
-"""API keys and their secrets in Postgres: idempotent DDL, issue, rotate, revoke, list, load.
+"""API keys and their secrets in Postgres: issue, rotate, revoke, list, load.
+
+The tables come from migration 0007 (``connectors/migrations/sql``), like every other table.
 
 Secrets are stored encrypted with Fernet (AES-128-CBC + HMAC-SHA256) under the key(s) in
 ``IngressSettings.secrets_key``: a comma-separated list, the first encrypts, all decrypt
@@ -30,41 +32,12 @@ __all__ = [
     "IssuedSecret",
     "KeyInfo",
     "SecretBox",
-    "ddl",
 ]
 
 SCOPES = frozenset({"submit", "read", "admin"})
 
 # Errors that mean "Postgres is not there" rather than "this statement is wrong".
 _PG_DOWN = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, TimeoutError)
-
-
-def ddl(schema: str) -> list[str]:
-    """The ingress tables, created if missing (safe to run at every start)."""
-    s = f'"{schema}"'
-    return [
-        f"CREATE SCHEMA IF NOT EXISTS {s}",
-        f"""CREATE TABLE IF NOT EXISTS {s}.ingress_api_keys (
-            key_id      text PRIMARY KEY,
-            name        text NOT NULL,
-            scopes      text[] NOT NULL,
-            accounts    text[] NOT NULL DEFAULT '{{}}',
-            cidrs       text[] NOT NULL DEFAULT '{{}}',
-            rate_per_s  double precision,
-            burst       integer,
-            created_at  timestamptz NOT NULL DEFAULT now(),
-            revoked_at  timestamptz
-        )""",
-        f"""CREATE TABLE IF NOT EXISTS {s}.ingress_api_secrets (
-            key_id      text NOT NULL REFERENCES {s}.ingress_api_keys (key_id),
-            version     integer NOT NULL,
-            ciphertext  bytea NOT NULL,
-            created_at  timestamptz NOT NULL DEFAULT now(),
-            expires_at  timestamptz,
-            revoked_at  timestamptz,
-            PRIMARY KEY (key_id, version)
-        )""",
-    ]
 
 
 class SecretBox:
@@ -164,20 +137,6 @@ class ApiKeyStore:
         except _PG_DOWN as exc:
             name = exc.__class__.__name__
             raise KeyStoreUnavailable(f"Postgres is not reachable: {name}") from exc
-
-    async def migrate(self) -> None:
-        """Create the tables if missing."""
-
-        async def run(conn: asyncpg.Connection) -> None:
-            async with conn.transaction():
-                # One ingress at a time creates the tables (CREATE ... IF NOT EXISTS races).
-                await conn.execute(
-                    "SELECT pg_advisory_xact_lock(hashtext('tradepipe_ingress_ddl'))"
-                )
-                for statement in ddl(self.schema):
-                    await conn.execute(statement)
-
-        await self._run(run)
 
     async def create(
         self,

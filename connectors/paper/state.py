@@ -8,8 +8,8 @@ the outbox: the encoded records produced by the last batch.
 the outbox is produced, and marks it acknowledged after the broker acked every record. A
 restart restores the books, seeks to the stored offsets and re-sends an outbox that was
 never marked acknowledged (same ids, so downstream dedupes). Redis rather than a compacted
-topic because the embedded broker reads end offsets low (DESIGN.md §7.3) and reading a state
-topic "to its end" would lose its tail; see ``docs/paper-exchange.md``.
+topic because the embedded broker reads end offsets low (docs/embedded-broker.md #3) and
+reading a state topic "to its end" would lose its tail; see ``docs/paper-exchange.md``.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from connectors.paper.state import PartitionState, RedisSnapshotStore, snapshot_
 from connectors.paper_exchange import PaperConfig
 from schemas.codec import AvroCodec
 from streams.errors import BrokerUnavailable
-from streams.kafka import confluent_producer_config
+from streams.kafka import confluent_producer_config, confluent_security
 from streams.metrics import (
     PAPER_BATCH_SECONDS,
     PAPER_RESTING_ORDERS,
@@ -79,7 +79,7 @@ class PaperExchange(AsyncService):
                 "fetch.min.bytes": kafka.fetch_min_bytes,
                 "session.timeout.ms": int(kafka.session_timeout_s * 1000),
                 "heartbeat.interval.ms": int(kafka.heartbeat_interval_s * 1000),
-                "security.protocol": kafka.security_protocol,
+                **confluent_security(kafka),
             }
         )
         self._producer = Producer(confluent_producer_config(self.settings))

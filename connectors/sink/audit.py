@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped,unused-ignore]  # asyncpg ships no type information
 import orjson
 
-from connectors.migrations import PG_UNAVAILABLE, apply_migrations, connect
+from connectors.migrations import PG_UNAVAILABLE, connect, prepare_schema
 from streams.errors import SinkUnavailable
 from streams.settings import Settings
 
@@ -194,7 +194,7 @@ async def verify_chain(conn: asyncpg.Connection, schema: str, *, chunk: int = 50
 
 async def audit_verify(settings: Settings) -> AuditVerdict:
     """Walk the audit hash chain of ``settings``' schema (``tradepipe audit verify``)."""
-    await apply_migrations(settings.postgres)
+    await prepare_schema(settings.postgres, settings.profile)
     conn = await connect(settings.postgres, application_name="tradepipe-audit-verify")
     try:
         return await verify_chain(conn, settings.postgres.db_schema)

@@ -9,6 +9,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from streams.errors import BrokerUnavailable
+from streams.kafka import confluent_security
 from streams.settings import KafkaSettings
 
 __all__ = ["fetch_cluster_id"]
@@ -17,21 +18,16 @@ __all__ = ["fetch_cluster_id"]
 def _admin_config(kafka: KafkaSettings) -> dict[str, Any]:
     conf: dict[str, Any] = {
         "bootstrap.servers": kafka.bootstrap_servers,
-        "security.protocol": kafka.security_protocol,
         # librdkafka would print its own connection errors; ours says it in one line.
         "log_level": 0,
+        **confluent_security(kafka),
     }
-    if kafka.sasl_mechanism:
-        conf["sasl.mechanism"] = kafka.sasl_mechanism
-        conf["sasl.username"] = kafka.sasl_username or ""
-        secret = kafka.sasl_password
-        conf["sasl.password"] = secret.get_secret_value() if secret else ""
     return conf
 
 
 def _cluster_id(kafka: KafkaSettings, timeout: float) -> str:
     try:
-        # Listing every topic names none, so nothing is auto-created (DESIGN.md §7.4).
+        # Listing every topic names none, so nothing is auto-created (docs/embedded-broker.md #4).
         metadata = AdminClient(_admin_config(kafka)).list_topics(timeout=timeout)
     except KafkaException as exc:
         raise BrokerUnavailable(f"no metadata from {kafka.bootstrap_servers}: {exc}") from exc

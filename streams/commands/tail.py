@@ -51,7 +51,7 @@ async def tail_records(
     try:
         record_type = None if dlq else value_type_for(topic)
     except KeyError:
-        raise InvalidInput(f"unknown topic {topic}; see DESIGN.md §4 for the topic list") from None
+        raise InvalidInput(f"unknown topic {topic}; `tradepipe topics list` shows them") from None
     codec = make_codec(settings)
     consumer = aiokafka_consumer(settings, group_id=None, request_timeout_ms=10_000)
     printed = 0
@@ -88,7 +88,8 @@ async def tail_records(
             if follow:
                 continue
             # Without --follow: stop at the end offsets seen at the start. They can read low
-            # by one batch on the embedded broker (§7.3), so poll once more after reaching them.
+            # by one batch on the embedded broker (docs/embedded-broker.md #3), so poll once
+            # more after reaching them.
             positions = [await consumer.position(tp) for tp in tps]
             if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
                 extra_polls += 1

@@ -30,6 +30,7 @@ __all__ = [
     "PROMETHEUS_DIR",
     "REPO",
     "RULES_FILE",
+    "assert_tradepipe_command",
     "dashboard_exprs",
     "known_metric_names",
     "load_yaml_documents",
@@ -75,9 +76,24 @@ def require_tool(name: str) -> str:
     return found
 
 
-def run(argv: list[str], cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: list[str], cwd: Path = REPO, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a validator and return its result; never raises on a non-zero exit."""
-    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        argv, cwd=cwd, capture_output=True, text=True, timeout=120, check=False, env=env
+    )
+
+
+def assert_tradepipe_command(args: list[str]) -> None:
+    """``tradepipe ARGS`` names a real command whose options parse (checked with ``--help``)."""
+    # Imported here: collecting the other deploy tests needs no product.
+    from typer.testing import CliRunner
+
+    from streams.cli import app
+
+    result = CliRunner().invoke(app, [*args, "--help"])
+    assert result.exit_code == 0, f"tradepipe {' '.join(args)}: {result.output}"
 
 
 def load_yaml_documents(path: Path) -> list[dict[str, Any]]:

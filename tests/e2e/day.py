@@ -383,7 +383,7 @@ class TradingDay:
         """Before the broker is replaced: drop the readers' consumers, keep what they read; the
         next poll reads the new broker's topics from the start. (A consumer left connected to
         the old address would make the new embedded broker auto-create its topics with 4
-        partitions before ``restore`` could create them, DESIGN.md §7.4.)"""
+        partitions before ``restore`` could create them, docs/embedded-broker.md #4.)"""
         for reader in self.readers():
             await reader.disconnect()
 

@@ -1,4 +1,4 @@
-"""The scripted trading day with the whole broker lost mid-day (issue 4, item 6, third bullet).
+"""The scripted trading day with the whole broker lost mid-day (runbook-sink.md, "Broker lost").
 
 Worker, paper exchange and Postgres sink run as ``tradepipe`` subprocesses. After the day's
 ``loss_limit`` part (fills done, ACC1 long 50, risk state and idempotency keys in the worker's

@@ -47,8 +47,8 @@ async def redis_prefix(kafka_settings: Settings) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def settings(kafka_settings: Settings, pg_schema: str, redis_prefix: str) -> Settings:
-    """Settings on the session broker, this test's schema and Redis prefix; topics exist."""
+async def settings(kafka_settings: Settings, migrated_schema: str, redis_prefix: str) -> Settings:
+    """Settings on the session broker, a migrated schema and a Redis prefix; topics exist."""
     await ensure_topics(kafka_settings.kafka)
     return ingress_settings(kafka_settings)
 

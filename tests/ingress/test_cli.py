@@ -31,9 +31,9 @@ def _key_audits(records: list[Any], key_id: str) -> list[str]:
 
 @pytest.fixture
 def cli_env(
-    monkeypatch: pytest.MonkeyPatch, pg_schema: str, kafka_broker: EmbeddedBroker
+    monkeypatch: pytest.MonkeyPatch, migrated_schema: str, kafka_broker: EmbeddedBroker
 ) -> Iterator[None]:
-    monkeypatch.setenv("TRADEPIPE_POSTGRES__DB_SCHEMA", pg_schema)
+    monkeypatch.setenv("TRADEPIPE_POSTGRES__DB_SCHEMA", migrated_schema)
     monkeypatch.setenv("TRADEPIPE_INGRESS__SECRETS_KEY", FERNET_KEY)
     monkeypatch.setenv("TRADEPIPE_KAFKA__BOOTSTRAP_SERVERS", kafka_broker.bootstrap_servers)
     get_settings.cache_clear()

@@ -120,6 +120,11 @@ CASES: dict[str, Case] = {
     "ingress-pg-down": Case(("ingress", "--port", str(_closed_port())), 1, PG_HINT, KEY),
     "ingress-serve-pg-down": Case(("ingress", "serve"), 1, PG_HINT, KEY),
     "up-pg-down": Case(("up", "--duration", "1"), 1, PG_HINT),
+    "db-migrate-pg-down": Case(("db", "migrate"), 1, PG_HINT),
+    "db-status-pg-down": Case(("db", "status"), 1, PG_HINT),
+    "db-wait-pg-down": Case(("db", "wait", "--timeout", "1"), 1, "still not ready after 1 s"),
+    # a schema without migrations (each case's schema is its own and never created)
+    "db-status-check-unmigrated": Case(("db", "status", "--check"), 1, "is not migrated: 7"),
     # Redis unreachable
     "instruments-redis-down": Case(("instruments", "load", str(SAMPLE)), 1, REDIS_HINT),
     # a broken audit chain (the schema is set up by the fixture)

@@ -1,9 +1,11 @@
-"""Versioned SQL migrations (``deploy/migrations/NNNN_name.sql``), applied by the project itself.
+"""Applying the versioned SQL migrations (``connectors/migrations/sql/NNNN_name.sql``).
 
-Each file runs in its own transaction with ``search_path`` set to the configured schema, and
-is recorded in ``schema_migrations`` with its SHA-256. A session advisory lock keyed by the
-schema makes concurrent starts safe: the second process waits, then finds nothing to do.
-An applied file whose content changed is refused (fix forward with a new file).
+The SQL files are package data: an installed wheel reads its own copy, so the schema always
+matches the code that runs. Each file runs in its own transaction with ``search_path`` set to
+the configured schema, and is recorded in ``schema_migrations`` with its SHA-256. A session
+advisory lock keyed by the schema makes concurrent runs safe: the second one waits, then
+finds nothing to do. An applied file whose content changed is refused (fix forward with a
+new file).
 """
 
 # ruff: noqa: S608  # SQL names only the schema, validated by PostgresSettings, and fixed tables
@@ -22,6 +24,7 @@ from streams.settings import PostgresSettings
 
 __all__ = [
     "MIGRATIONS_DIR",
+    "PG_UNAVAILABLE",
     "Migration",
     "apply_migrations",
     "connect",
@@ -31,7 +34,7 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "deploy" / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "sql"
 _NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
 _LOCK_NAMESPACE = 0x7472_6164  # "trad": keeps our advisory locks apart from others'
 
@@ -66,6 +69,11 @@ class Migration:
 def quote_ident(name: str) -> str:
     """A double-quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def _lock_key(schema: str) -> int:
+    """The advisory-lock key of ``schema`` (one migrator per schema at a time)."""
+    return int.from_bytes(hashlib.sha256(schema.encode()).digest()[:4], "big", signed=True)
 
 
 def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
@@ -112,8 +120,8 @@ async def apply_migrations(
     conn = await connect(postgres, application_name="tradepipe-migrate")
     applied_now: list[int] = []
     try:
-        lock_key = int.from_bytes(hashlib.sha256(schema.encode()).digest()[:4], "big", signed=True)
-        await conn.execute("SELECT pg_advisory_lock($1, $2)", _LOCK_NAMESPACE, lock_key)
+        key = _lock_key(schema)
+        await conn.execute("SELECT pg_advisory_lock($1, $2)", _LOCK_NAMESPACE, key)
         try:
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
             await conn.execute(
@@ -144,18 +152,15 @@ async def apply_migrations(
                         migration.checksum,
                     )
                 applied_now.append(migration.version)
-                log.info(
-                    "migration_applied",
-                    schema=schema,
-                    version=migration.version,
-                    name=migration.name,
-                )
         finally:
-            await conn.execute("SELECT pg_advisory_unlock($1, $2)", _LOCK_NAMESPACE, lock_key)
+            await conn.execute("SELECT pg_advisory_unlock($1, $2)", _LOCK_NAMESPACE, key)
     except PG_UNAVAILABLE as exc:
         raise SinkUnavailable(
             f"PostgreSQL went away while migrating: {type(exc).__name__}"
         ) from exc
     finally:
         await conn.close()
+    if applied_now:
+        # One line per run, not per file: a first `tradepipe up` should not scroll.
+        log.info("migrations_applied", schema=schema, versions=applied_now)
     return applied_now
