@@ -33,6 +33,8 @@ __all__ = [
     "IDENT",
     "ContractViolation",
     "MAX_FREE_TEXT",
+    "MAX_PRICE_DIGITS",
+    "PRICE_SCALE",
     "MAX_QUANTITY",
     "PRICE_SCHEMA_PATTERN",
     "SOURCE",
@@ -44,6 +46,8 @@ __all__ = [
     "parse_price",
     "parse_quantity",
     "pattern_problem",
+    "price_form_problem",
+    "price_text",
     "text_problem",
 ]
 
@@ -66,6 +70,9 @@ PRICE_SCHEMA_PATTERN: Final = (
 )
 """The prices the JSON Schema states: the ASCII decimals above zero, without leading zeros."""
 MAX_FREE_TEXT: Final = 256
+MAX_PRICE_DIGITS: Final = 18
+PRICE_SCALE: Final = 4
+"""Prices are Avro ``decimal(18, 4)``: 14 integer digits, 4 decimal places."""
 MAX_QUANTITY: Final = 10_000_000
 _PRICE_TEXT = re.compile(r"^[0-9]{1,14}(\.[0-9]{1,4})?$")
 _INT_TEXT = re.compile(r"^[0-9]{1,18}$")
@@ -139,28 +146,51 @@ def pattern_problem(value: str, rule: str) -> str | None:
     return None
 
 
-def parse_price(value: object) -> Decimal:
-    """A price from JSON or the CLI: an ASCII decimal string, or a JSON number.
+_FORM = re.compile(r"[0-9]+(\.[0-9]+)?")
 
-    ``ContractViolation`` names what is wrong. A float is read by its shortest repr, so
-    ``2450.05`` is exact and ``1e-05`` (an exponent) is refused."""
+
+def price_text(value: object) -> str:
+    """The text a price was written as: a string as is, a JSON number by its shortest form
+    (so ``2450.05`` is exact and ``1e-05`` shows its exponent). ``ContractViolation`` for
+    anything else (a boolean, a list...)."""
     if isinstance(value, bool):
         raise ContractViolation("decimal_type", "must be a decimal string or number")
     if isinstance(value, Decimal):
-        text = format(value, "f") if value.is_finite() else str(value)
-    elif isinstance(value, int):
-        text = str(value)
-    elif isinstance(value, float):
-        text = repr(value)
-    elif isinstance(value, str):
-        text = value
-    else:
-        raise ContractViolation("decimal_type", "must be a decimal string or number")
-    if not text.isascii() or not _PRICE_TEXT.fullmatch(text):
+        return format(value, "f") if value.is_finite() else str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        return value
+    raise ContractViolation("decimal_type", "must be a decimal string or number")
+
+
+def price_form_problem(text: str) -> str | None:
+    """Why ``text`` is not written as an ASCII decimal (digits, one optional point), or None.
+
+    The form only: the range (positive, 14 integer and 4 decimal digits) is checked on the
+    number. NaN and Infinity pass the form and are refused as not finite."""
+    if text.strip().lstrip("+-").lower() in _NOT_FINITE:
+        return None
+    if not text.isascii() or not _FORM.fullmatch(text):
+        return (
+            "must be an ASCII decimal such as 2450.05: digits and one point, no sign, exponent, "
+            "spaces, separators or other digits"
+        )
+    return None
+
+
+def parse_price(value: object) -> Decimal:
+    """A price from JSON or the CLI: an ASCII decimal string, or a JSON number, positive,
+    with at most 14 integer and 4 decimal digits; ``ContractViolation`` names what is wrong."""
+    text = price_text(value)
+    problem = price_form_problem(text)
+    if problem is not None:
+        raise ContractViolation("decimal_parsing", problem)
+    if not _PRICE_TEXT.fullmatch(text):
         raise ContractViolation(
-            _price_kind(text),
-            "must be an ASCII decimal such as 2450.05: at most 14 integer and 4 decimal "
-            "digits, no sign, exponent, spaces, separators, NaN or Infinity",
+            _price_kind(text), "must be finite, with at most 14 integer and 4 decimal digits"
         )
     try:
         price = Decimal(text)

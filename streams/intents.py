@@ -25,12 +25,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictInt,
     StrictStr,
     ValidationError,
     WithJsonSchema,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from schemas.records import (
     Duration,
@@ -60,7 +60,7 @@ def _matching(rule: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         problem = contract.pattern_problem(value, rule)
         if problem is not None:
-            raise PydanticCustomError("string_pattern_mismatch", problem)
+            raise ValueError(problem)
         return value
 
     return check
@@ -69,26 +69,23 @@ def _matching(rule: str) -> Callable[[str], str]:
 def _free_text(value: str) -> str:
     problem = contract.text_problem(value)
     if problem is not None:
-        raise PydanticCustomError("string_control_character", problem)
+        raise ValueError(problem)
     return value
 
 
-def _refusing(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``parse``, its ``ContractViolation`` reported as a pydantic error of the same kind."""
-
-    def check(value: Any) -> Any:
-        try:
-            return parse(value)
-        except contract.ContractViolation as exc:
-            raise PydanticCustomError(exc.kind, str(exc)) from exc
-
-    return check
-
-
-def _quantity(value: Any) -> int:
-    if isinstance(value, str):  # JSON and the CLI alike send numbers as numbers
-        raise contract.ContractViolation("int_type", "must be an integer, not a string")
-    return contract.parse_quantity(value)
+def _price_form(value: Any) -> Any:
+    """The contract's ASCII form; the range is left to pydantic's decimal constraints below,
+    which name it (``decimal_max_places``, ``finite_number``, ``greater_than``...)."""
+    if value is None or isinstance(value, Decimal):
+        return value
+    try:
+        text = contract.price_text(value)
+    except contract.ContractViolation as exc:
+        raise ValueError(str(exc)) from exc
+    problem = contract.price_form_problem(text)
+    if problem is not None:
+        raise ValueError(problem)
+    return text
 
 
 Ident = Annotated[
@@ -117,23 +114,35 @@ FreeText = Annotated[
     AfterValidator(_free_text),
 ]
 """Printable text: no control, format (bidi) or separator characters (``streams.contract``)."""
-# The validators run before pydantic's own constraints, which then no longer reach the JSON
-# Schema: the schema (the OpenAPI document clients are generated from) is stated here.
-Quantity = Annotated[
-    int,
-    BeforeValidator(_refusing(_quantity)),
-    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": contract.MAX_QUANTITY}),
-]
-# Avro decimal(18, 4): at most 14 integer digits and 4 decimal places, never NaN/inf.
+Quantity = Annotated[StrictInt, Field(ge=1, le=contract.MAX_QUANTITY)]
+"""A JSON integer (a string, float or boolean is refused); the CLI parses ``--qty`` with
+``contract.parse_quantity`` first."""
+# Avro decimal(18, 4). The schema (the OpenAPI document clients are generated from) is stated,
+# not derived: pydantic writes its decimal constraints under names JSON Schema does not know.
 Price = Annotated[
     Decimal,
-    BeforeValidator(_refusing(contract.parse_price)),
+    BeforeValidator(_price_form),
     Field(
         gt=0,
-        max_digits=18,
-        decimal_places=4,
+        max_digits=contract.MAX_PRICE_DIGITS,
+        decimal_places=contract.PRICE_SCALE,
         allow_inf_nan=False,
-        description='ASCII decimal as a JSON string (exact, e.g. "2450.05") or number',
+    ),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": contract.PRICE_SCHEMA_PATTERN},
+                {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "exclusiveMaximum": 10**14,
+                    "multipleOf": 0.0001,
+                },
+            ],
+            "description": "ASCII decimal > 0, at most 14 integer and 4 decimal digits, as a "
+            'JSON string (exact, e.g. "2450.05") or number; no sign, exponent, spaces or '
+            "separators",
+        }
     ),
 ]
 
