@@ -222,7 +222,7 @@ SINK_RETRIES = Counter(
 # --- ingress --------------------------------------------------------------------------
 INGRESS_REQUESTS = Counter(
     "tradepipe_ingress_requests_total",
-    "HTTP requests, by route and status code.",
+    "HTTP requests, by route and status code (499: the client left before its body arrived).",
     ["route", "code"],
     registry=REGISTRY,
 )

@@ -191,6 +191,12 @@ class IngressSettings(_Frozen):
     redis_timeout_s: float = Field(default=1.0, gt=0)
     retry_after_s: int = Field(default=2, ge=1, description="Retry-After on 503")
     audit_timeout_s: float = Field(default=0.05, gt=0, description="max wait to enqueue an audit")
+    # The request head (request line and headers) and body, bounded per request.
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, description="431 above")
+    max_headers: int = Field(default=100, ge=16, description="431 above")
+    header_timeout_s: float = Field(default=10.0, gt=0, description="408 when the head is late")
+    body_timeout_s: float = Field(default=30.0, gt=0, description="408 when the body is late")
+    max_concurrency: int = Field(default=1024, ge=1, description="503 above, per process")
 
 
 class SmartApiSettings(_Frozen):

@@ -8,6 +8,7 @@ idempotency) → the route's work (Kafka acks) → store the idempotent response
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import re
@@ -22,12 +23,13 @@ import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from connectors.ingress import routes
 from connectors.ingress.auth import AuthError
+from connectors.ingress.body import check_media_type
 from connectors.ingress.errors import ApiError, error_body
 from connectors.ingress.guard import Limit
 from connectors.ingress.openapi import openapi_document
@@ -66,18 +68,35 @@ def _phase(name: str, began: float) -> float:
     return now
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, timeout_s: float) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise ApiError(413, "payload_too_large", f"request bodies are limited to {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "payload_too_large", f"request bodies are limited to {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(
+                        413, "payload_too_large", f"request bodies are limited to {limit} bytes"
+                    )
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(
+            408,
+            "request_timeout",
+            f"the request body did not arrive within {timeout_s:g} s",
+            headers={"Connection": "close"},
+        ) from None
     return b"".join(chunks)
+
+
+def _raw_path(request: Request) -> str:
+    raw = request.scope.get("raw_path")
+    # uvicorn refuses a request target that is not ASCII, so latin-1 cannot misread it.
+    return raw.decode("latin-1") if isinstance(raw, bytes) else str(request.scope["path"])
 
 
 def _audit(runtime: IngressRuntime, action: str, **fields: Any) -> None:
@@ -96,6 +115,7 @@ class _Signed:
         self.handler = handler
         ingress = runtime.settings.ingress
         self.max_body = ingress.max_body_bytes
+        self.body_timeout_s = ingress.body_timeout_s
         self.nonce_ttl = 2 * ingress.timestamp_window_s + 60
         self.idem_ttl = ingress.idempotency_ttl_s
         self.retry_after = str(ingress.retry_after_s)
@@ -107,6 +127,11 @@ class _Signed:
         trace_id = supplied if _TRACE.match(supplied) else uuid.uuid4().hex
         try:
             response = await self._run(request, trace_id)
+        except ClientDisconnect:
+            # The client went away mid-body: its doing, not a server error. Counted under
+            # 499 (the status nginx logs for it) so a 5xx alert does not fire on it.
+            log.info("ingress_client_disconnected", route=self.name, trace_id=trace_id)
+            response = Response(status_code=499)
         except AuthError as err:
             _audit(
                 self.runtime,
@@ -142,14 +167,18 @@ class _Signed:
         runtime = self.runtime
         assert runtime.auth is not None, "runtime not started"
         t = time.perf_counter()
-        body = await _read_body(request, self.max_body)
+        if request.method == "POST":
+            check_media_type(request.headers.get("content-type"))
+        body = await _read_body(request, self.max_body, self.body_timeout_s)
         auth = await runtime.auth.authenticate(
             method=request.method,
-            path=request.scope["path"],
+            # As sent (escapes intact): the signature covers the canonical form of it.
+            path=_raw_path(request),
             query=request.scope.get("query_string", b"").decode("latin-1"),
             headers=request.headers,
             body=body,
             peer=request.client.host if request.client else None,
+            forwarded_for=request.headers.getlist("x-forwarded-for"),
         )
         auth.require(self.scope)
         t = _phase("auth", t)
@@ -287,9 +316,23 @@ def create_app(settings: Settings, runtime: IngressRuntime | None = None) -> Sta
 
     async def readyz(_: Request) -> Response:
         checks = await rt.readiness()
-        ok = all(c["ok"] for c in checks.values())
-        body = orjson.dumps({"status": "ok" if ok else "unavailable", "checks": checks})
-        return _json(200 if ok else 503, body, None if ok else {"Retry-After": "1"})
+        down = sorted(name for name, check in checks.items() if not check["ok"])
+        if not down:
+            return _json(200, orjson.dumps({"status": "ok", "checks": checks}))
+        # The error body like every non-2xx answer, with the per-check detail beside it.
+        body = {
+            "error": {
+                "code": "not_ready",
+                "message": f"unavailable: {', '.join(down)}",
+                "details": [
+                    {"loc": ["checks", name], "type": "unavailable", "msg": f"{name} is down"}
+                    for name in down
+                ],
+            },
+            "status": "unavailable",
+            "checks": checks,
+        }
+        return _json(503, orjson.dumps(body), {"Retry-After": "1"})
 
     async def metrics_endpoint(_: Request) -> Response:
         return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
@@ -301,6 +344,11 @@ def create_app(settings: Settings, runtime: IngressRuntime | None = None) -> Sta
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
         return _json(status, error_body(code, str(getattr(exc, "detail", "error"))))
+
+    async def server_error(_: Request, exc: Exception) -> Response:
+        # Starlette's last resort (outside the signed pipeline, which has its own guard).
+        log.error("ingress_unexpected_error", route="-", error=exc.__class__.__name__)
+        return _json(500, error_body("internal_error", "unexpected error; it was logged"))
 
     app = Starlette(
         routes=[
@@ -324,7 +372,7 @@ def create_app(settings: Settings, runtime: IngressRuntime | None = None) -> Sta
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
         ],
-        exception_handlers={HTTPException: http_error},
+        exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )
     app.state.runtime = rt

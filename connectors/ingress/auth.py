@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from connectors.ingress import signing
@@ -131,9 +131,9 @@ class Authenticator:
         self.trusted_proxies = trusted_proxies
         self.clock = clock
 
-    def address(self, peer: str | None, headers: Mapping[str, str]) -> IPAddress | None:
-        """The client address (X-Forwarded-For honoured only from trusted proxies)."""
-        return client_address(peer, headers.get("x-forwarded-for"), self.trusted_proxies)
+    def address(self, peer: str | None, forwarded_for: Sequence[str]) -> IPAddress | None:
+        """The client address (every X-Forwarded-For line, honoured only from trusted proxies)."""
+        return client_address(peer, forwarded_for, self.trusted_proxies)
 
     async def authenticate(
         self,
@@ -144,9 +144,10 @@ class Authenticator:
         headers: Mapping[str, str],
         body: bytes,
         peer: str | None,
+        forwarded_for: Sequence[str] = (),
     ) -> AuthContext:
         """The caller's context; ``AuthError`` (401/403) otherwise."""
-        address = self.address(peer, headers)
+        address = self.address(peer, forwarded_for)
         key_id = headers.get(signing.HEADER_KEY_ID)
         timestamp = headers.get(signing.HEADER_TIMESTAMP)
         nonce = headers.get(signing.HEADER_NONCE)
@@ -174,9 +175,17 @@ class Authenticator:
                 f"timestamp is more than {self.window_s} s from the server's clock",
             )
         key = await self.keys.get(key_id)
-        message = signing.string_to_sign(
-            method, path, query, timestamp, nonce, signing.body_digest(body)
-        ).encode()
+        try:
+            message = signing.string_to_sign(
+                method, path, query, timestamp, nonce, signing.body_digest(body)
+            ).encode()
+        except signing.MalformedTarget as exc:
+            raise ApiError(
+                400,
+                "malformed_request",
+                str(exc),
+                details=[{"loc": ["target"], "type": "malformed_escape", "msg": str(exc)}],
+            ) from None
         # Unknown keys and bad signatures look the same to the caller.
         if key is None:
             raise fail("unknown_key", "invalid_signature", "signature does not verify")

@@ -44,7 +44,11 @@ def signed_headers(
     timestamp: int | None = None,
     nonce: str | None = None,
 ) -> dict[str, str]:
-    """The four signature headers for a request."""
+    """The four signature headers for a request.
+
+    ``path`` and ``query`` as they go on the wire (escapes intact); the signature covers
+    their canonical forms (docs/ingress.md, "Signing").
+    """
     ts = str(int(time.time()) if timestamp is None else timestamp)
     nonce = nonce or secrets.token_urlsafe(18)
     signature = signing.sign(
@@ -78,7 +82,8 @@ class HmacAuth(httpx.Auth):
                 self.key_id,
                 self._secret,
                 method=request.method,
-                path=request.url.path,
+                # The path as it goes on the wire; the signature covers its canonical form.
+                path=request.url.raw_path.split(b"?", 1)[0].decode("ascii"),
                 query=request.url.query.decode("ascii"),
                 body=request.content,
                 timestamp=int(self.clock()),

@@ -40,7 +40,9 @@ class _Strict(BaseModel):
 class OrderBatchIn(_Strict):
     """Several intents in one request; accepted only when every one is on the topic."""
 
-    orders: Annotated[list[OrderIntentIn], Field(min_length=1, max_length=500)]
+    # The upper bound is the max_batch setting (answered 413 before validation; maxItems
+    # in /openapi.json), not a constant here.
+    orders: Annotated[list[OrderIntentIn], Field(min_length=1)]
 
     @model_validator(mode="after")
     def _unique_intent_ids(self) -> OrderBatchIn:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 
 from streams.errors import ConfigError
 
@@ -11,6 +12,10 @@ __all__ = ["IPAddress", "IPNetwork", "allowed", "client_address", "parse_network
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# "[v6]" or "[v6]:port" (RFC 7239 style), "v4:port", or a bare address.
+_BRACKETED = re.compile(r"^\[([0-9A-Fa-f:.]+)\](?::[0-9]{1,5})?$")
+_V4_PORT = re.compile(r"^([0-9.]+):[0-9]{1,5}$")
 
 
 def parse_networks(cidrs: Iterable[str]) -> tuple[IPNetwork, ...]:
@@ -21,19 +26,37 @@ def parse_networks(cidrs: Iterable[str]) -> tuple[IPNetwork, ...]:
         raise ConfigError(f"not a CIDR: {exc}") from exc
 
 
-def _address(text: str) -> IPAddress | None:
-    text = text.strip()
-    if text.startswith("[") and "]" in text:  # "[2001:db8::1]:443"
-        text = text[1 : text.index("]")]
-    elif text.count(":") == 1:  # "192.0.2.1:443"
-        text = text.split(":", 1)[0]
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
+def _normalise(address: IPAddress) -> IPAddress:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
+
+
+def _address(text: str) -> IPAddress | None:
+    text = text.strip()
+    bracketed = _BRACKETED.match(text)
+    if bracketed:
+        text = bracketed.group(1)
+    else:
+        with_port = _V4_PORT.match(text)
+        if with_port:
+            text = with_port.group(1)
+    # A zone ("fe80::1%eth0") names an interface of the proxy, not a client: refused.
+    if "%" in text:
+        return None
+    try:
+        return _normalise(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def _peer(peer: str | None) -> IPAddress | None:
+    if not peer:
+        return None
+    try:
+        return _normalise(ipaddress.ip_address(peer))
+    except ValueError:
+        return None
 
 
 def _trusted(address: IPAddress, proxies: tuple[IPNetwork, ...]) -> bool:
@@ -41,19 +64,28 @@ def _trusted(address: IPAddress, proxies: tuple[IPNetwork, ...]) -> bool:
 
 
 def client_address(
-    peer: str | None, forwarded_for: str | None, proxies: tuple[IPNetwork, ...]
+    peer: str | None,
+    forwarded_for: str | Sequence[str] | None,
+    proxies: tuple[IPNetwork, ...],
 ) -> IPAddress | None:
     """The client's address.
 
-    The TCP peer is the client unless it is a trusted proxy; then ``X-Forwarded-For`` is
-    read from the right, skipping trusted proxies, and the first untrusted hop is the
-    client. A malformed hop ends the walk at the last trusted address seen (never trusted
-    as a client beyond it). ``None`` when no address can be determined.
+    ``forwarded_for`` is every ``X-Forwarded-For`` line of the request, in the order they
+    arrived: a proxy may add its own line instead of appending to the client's, so reading
+    only one line lets a client put its forged hop where the walk looks. The lines are
+    joined in order (RFC 9110 §5.3) and the hops are read from the right.
+
+    The TCP peer is the client unless it is a trusted proxy; then the hops are walked from
+    the right, skipping trusted proxies, and the first untrusted hop is the client. A
+    malformed or empty hop ends the walk at the last trusted address seen (a hop left of
+    it could have been written by anyone). ``None`` when no address can be determined.
     """
-    address = _address(peer) if peer else None
+    address = _peer(peer)
+    if isinstance(forwarded_for, str):
+        forwarded_for = [forwarded_for]
     if address is None or not proxies or not _trusted(address, proxies) or not forwarded_for:
         return address
-    for hop in reversed(forwarded_for.split(",")):
+    for hop in reversed(",".join(forwarded_for).split(",")):
         hop_address = _address(hop)
         if hop_address is None:
             return address

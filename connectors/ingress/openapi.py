@@ -38,8 +38,10 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "missing, invalid, stale or replayed signature",
         403: "scope, address or account not allowed",
         404: "not found",
+        408: "the request body did not arrive in time",
         409: "Idempotency-Key reused with another body, or still in progress",
         413: "body or batch too large",
+        415: "the body is not declared as application/json",
         422: "the body does not match the contract",
         429: "rate limited (see Retry-After)",
         503: "Redis, Postgres or Kafka unavailable; nothing was acknowledged (see Retry-After)",
@@ -84,7 +86,7 @@ _IDEMPOTENCY = {
     "description": "same key and body: the first response is replayed; other body: 409",
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[\x21-\x7e]+$"},
 }
-_SIGNED_ERRORS = (400, 401, 403, 409, 413, 422, 429, 503)
+_SIGNED_ERRORS = (400, 401, 403, 408, 409, 413, 415, 422, 429, 503)
 
 
 def openapi_document(ingress: IngressSettings) -> dict[str, Any]:
@@ -120,6 +122,13 @@ def openapi_document(ingress: IngressSettings) -> dict[str, Any]:
                     "202": {
                         "description": "every intent is on orders.intents.v1, acknowledged",
                         "content": _json(_ref("OrdersAccepted")),
+                        "links": {
+                            "GetFirstOrder": {
+                                "operationId": "getOrder",
+                                "parameters": {"intent_id": "$response.body#/accepted/0/intent_id"},
+                                "description": "the state of the first accepted intent",
+                            }
+                        },
                     },
                     **_errors(*_SIGNED_ERRORS),
                 },
@@ -144,7 +153,7 @@ def openapi_document(ingress: IngressSettings) -> dict[str, Any]:
                 ],
                 "responses": {
                     "200": {"description": "the order", "content": _json(_ref("OrderStateOut"))},
-                    **_errors(400, 401, 403, 404, 413, 422, 429, 503),
+                    **_errors(400, 401, 403, 404, 408, 413, 422, 429, 503),
                 },
             }
         },
@@ -178,8 +187,8 @@ def openapi_document(ingress: IngressSettings) -> dict[str, Any]:
                 "responses": {
                     "200": {"description": "ready", "content": _json(_ref("Health"))},
                     "503": {
-                        "description": "a dependency is down",
-                        "content": _json(_ref("Health")),
+                        "description": "a dependency is down: the error body, with the checks",
+                        "content": _json({"allOf": [_ref("ErrorBody"), _ref("Health")]}),
                         "headers": {"Retry-After": {"schema": {"type": "string"}}},
                     },
                 },

@@ -14,11 +14,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import orjson
 from pydantic import ValidationError
 from starlette.requests import Request
 
 from connectors.ingress.auth import AuthError
+from connectors.ingress.body import parse_json
 from connectors.ingress.errors import ApiError, validation_details
 from connectors.ingress.guard import Limit
 from connectors.ingress.models import (
@@ -77,20 +77,6 @@ class Prepared:
         return await self.work()
 
 
-def _parse_json(body: bytes) -> object:
-    if not body:
-        raise ApiError(400, "malformed_json", "the request body is empty; JSON expected")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(
-            400,
-            "malformed_json",
-            "the request body is not valid JSON",
-            details=[{"loc": ["body"], "type": "json_invalid", "msg": str(exc)}],
-        ) from exc
-
-
 def _invalid(exc: ValidationError) -> ApiError:
     return ApiError(
         422,
@@ -104,18 +90,31 @@ def submit_orders(call: Call) -> Prepared:
     """``POST /v1/orders``: one intent object, or ``{"orders": [...]}``."""
     ingress = call.runtime.settings.ingress
     try:
-        data = _parse_json(call.body)
+        data = parse_json(call.body)
+        batch = isinstance(data, dict) and "orders" in data
+        orders = data.get("orders") if isinstance(data, dict) else None
+        # Counted before validation: the documented answer is 413, and a batch too large
+        # to accept is not worth validating.
+        if isinstance(orders, list) and len(orders) > ingress.max_batch:
+            raise ApiError(
+                413,
+                "batch_too_large",
+                f"at most {ingress.max_batch} orders per request",
+                details=[
+                    {
+                        "loc": ["body", "orders"],
+                        "type": "batch_too_large",
+                        "msg": f"{len(orders)} orders; at most {ingress.max_batch}",
+                    }
+                ],
+            )
         try:
-            if isinstance(data, dict) and "orders" in data:
+            if batch:
                 intents = OrderBatchIn.model_validate(data).orders
             else:
                 intents = [OrderIntentIn.model_validate(data)]
         except ValidationError as exc:
             raise _invalid(exc) from exc
-        if len(intents) > ingress.max_batch:
-            raise ApiError(
-                413, "batch_too_large", f"at most {ingress.max_batch} orders per request"
-            )
     except ApiError as err:
         return Prepared(error=err)
     per_account = Counter(i.account_id for i in intents)
@@ -202,7 +201,7 @@ def get_order(call: Call) -> Prepared:
 def kill_switch(call: Call) -> Prepared:
     """``POST /v1/control/kill-switch``: a SET_TRADING_STATE command plus an audit event."""
     try:
-        data = _parse_json(call.body)
+        data = parse_json(call.body)
         try:
             request = KillSwitchRequest.model_validate(data)
         except ValidationError as exc:

@@ -10,6 +10,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from connectors.ingress.app import create_app
+from connectors.ingress.protocol import HeadLimits, guarded_protocol
 from connectors.ingress.runtime import IngressRuntime
 from streams.errors import ConfigError
 from streams.settings import Settings
@@ -20,12 +21,21 @@ __all__ = ["IngressServer", "serve"]
 def _config(
     settings: Settings, app: Starlette, *, host: str | None, port: int | None
 ) -> uvicorn.Config:
+    ingress = settings.ingress
+    limits = HeadLimits(
+        max_bytes=ingress.max_header_bytes,
+        max_headers=ingress.max_headers,
+        timeout_s=ingress.header_timeout_s,
+        max_concurrency=ingress.max_concurrency,
+    )
     return uvicorn.Config(
         app,
-        host=host or settings.ingress.host,
-        port=settings.ingress.port if port is None else port,
+        host=host or ingress.host,
+        port=ingress.port if port is None else port,
         loop="auto",
-        http="auto",
+        http=guarded_protocol(limits),  # httptools, with head limits and shaped errors
+        ws="none",
+        limit_concurrency=None,  # enforced by the protocol, which answers in the error body
         lifespan="on",
         access_log=False,
         proxy_headers=False,  # X-Forwarded-For is ours to judge (trusted_proxies)

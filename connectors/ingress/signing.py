@@ -4,12 +4,26 @@ The string to sign is seven lines joined by ``\\n`` (no trailing newline)::
 
     TP1-HMAC-SHA256
     <METHOD, upper case>
-    <path, as in the request line, without the query>
-    <canonical query: pairs percent-decoded, sorted, re-encoded (RFC 3986), joined by &>
+    <canonical path>
+    <canonical query>
     <timestamp: Unix seconds, decimal>
     <nonce>
     <hex SHA-256 of the body bytes (of b"" when there is none)>
 
+Both canonical forms work on bytes, never on decoded text, so that a signer in any
+language gets the same answer (docs/ingress.md states the rules; a second signer in
+JavaScript checks them in tests/ingress/test_second_signer.py):
+
+* path: every ``%XX`` decoded to its byte, then every byte outside the RFC 3986 path
+  characters (unreserved, sub-delims, ``:``, ``@``, ``/``) written ``%XX`` in upper-case
+  hex. ``%2F`` becomes ``/``: the server routes on the decoded path, so the two mean the
+  same request.
+* query: split on ``&``, empty pieces dropped; each piece split at its first ``=`` (none:
+  an empty value); ``+`` read as a space, then ``%XX`` decoded; pairs sorted by name bytes
+  then value bytes; each written with every byte outside ``A-Za-z0-9-._~`` as ``%XX``;
+  joined by ``&``.
+
+A ``%`` not followed by two hex digits is malformed (``MalformedTarget``), in either part.
 The signature is the lower-case hex HMAC-SHA256 of that string keyed by the UTF-8 bytes of
 the secret. Pure functions: no clock, no I/O.
 """
@@ -20,7 +34,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, quote
+from urllib.parse import quote, unquote_to_bytes
 
 __all__ = [
     "ALGORITHM",
@@ -29,7 +43,9 @@ __all__ = [
     "HEADER_SIGNATURE",
     "HEADER_TIMESTAMP",
     "NONCE_PATTERN",
+    "MalformedTarget",
     "body_digest",
+    "canonical_path",
     "canonical_query",
     "sign",
     "signature_matches",
@@ -51,13 +67,44 @@ def body_digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest() if body else _EMPTY_DIGEST
 
 
+class MalformedTarget(ValueError):
+    """A path or query with a ``%`` that is not followed by two hex digits."""
+
+
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# RFC 3986 pchar minus pct-encoded, plus "/": kept as they are in the canonical path.
+_PATH_SAFE = "-._~!$&'()*+,;=:@/"
+_QUERY_SAFE = "-._~"
+
+
+def _unescape(text: str, part: str) -> bytes:
+    if _BAD_ESCAPE.search(text):
+        raise MalformedTarget(f"the {part} has a '%' that is not followed by two hex digits")
+    return unquote_to_bytes(text)
+
+
+def canonical_path(path: str) -> str:
+    """The path with escapes decoded to bytes and re-encoded one way (see the module doc)."""
+    return quote(_unescape(path, "path"), safe=_PATH_SAFE)
+
+
 def canonical_query(query: str) -> str:
-    """Query pairs decoded, sorted by name then value, re-encoded with RFC 3986 escaping."""
+    """Query pairs decoded to bytes, sorted by name then value, re-encoded (RFC 3986)."""
     if not query:
         return ""
-    pairs = parse_qsl(query, keep_blank_values=True)
+    pairs: list[tuple[bytes, bytes]] = []
+    for piece in query.split("&"):
+        if not piece:
+            continue
+        name, _, value = piece.partition("=")
+        pairs.append(
+            (
+                _unescape(name.replace("+", " "), "query"),
+                _unescape(value.replace("+", " "), "query"),
+            )
+        )
     pairs.sort()
-    return "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in pairs)
+    return "&".join(f"{quote(k, safe=_QUERY_SAFE)}={quote(v, safe=_QUERY_SAFE)}" for k, v in pairs)
 
 
 def string_to_sign(
@@ -65,7 +112,15 @@ def string_to_sign(
 ) -> str:
     """The canonical string the signature covers."""
     return "\n".join(
-        (ALGORITHM, method.upper(), path, canonical_query(query), timestamp, nonce, digest)
+        (
+            ALGORITHM,
+            method.upper(),
+            canonical_path(path),
+            canonical_query(query),
+            timestamp,
+            nonce,
+            digest,
+        )
     )
 
 

@@ -30,6 +30,7 @@ async def _post(
     method: str = "POST",
 ) -> httpx.Response:
     async with httpx.AsyncClient(base_url=server.url) as http:
+        headers = {"Content-Type": "application/json", **headers}
         return await http.request(method, path, content=body, headers=headers)
 
 

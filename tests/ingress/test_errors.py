@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.redis]
 
 async def _raw(server: IngressServer, key: IssuedSecret, body: bytes) -> httpx.Response:
     headers = signed_headers(key.key_id, key.secret, method="POST", path="/v1/orders", body=body)
+    headers["Content-Type"] = "application/json"
     async with httpx.AsyncClient(base_url=server.url) as http:
         return await http.post("/v1/orders", content=body, headers=headers)
 
@@ -135,6 +136,8 @@ async def test_broker_down_refuses_with_503_and_retry_after_and_writes_nothing(
     assert int(response.headers["retry-after"]) >= 1
     assert ready.status_code == 503
     assert ready.json()["checks"]["kafka"]["ok"] is False
+    assert ready.json()["error"]["code"] == "not_ready"
+    assert ["checks", "kafka"] in [d["loc"] for d in ready.json()["error"]["details"]]
     records = await read_topic(settings, INTENTS, lambda rs: False, within_s=2)
     assert not [r for r in records if r.key == intent["account_id"].encode()]
 

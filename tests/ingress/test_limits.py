@@ -28,7 +28,8 @@ async def _post(
     http: httpx.AsyncClient, key: IssuedSecret, body: bytes, headers: dict[str, str] | None = None
 ) -> httpx.Response:
     signed = signed_headers(key.key_id, key.secret, method="POST", path="/v1/orders", body=body)
-    return await http.post("/v1/orders", content=body, headers={**signed, **(headers or {})})
+    headers = {**signed, "Content-Type": "application/json", **(headers or {})}
+    return await http.post("/v1/orders", content=body, headers=headers)
 
 
 async def test_concurrent_burst_accepts_exactly_the_key_limit_and_refuses_the_rest_with_429(

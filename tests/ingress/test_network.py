@@ -33,12 +33,42 @@ PROXIES = parse_networks(["10.0.0.0/8", "fd00::/8"])
         ("10.1.2.3", "[2001:db8::8]:443", "2001:db8::8"),
         ("10.1.2.3", "garbage", "10.1.2.3"),
         ("::ffff:192.0.2.5", None, "192.0.2.5"),
+        ("::ffff:10.1.2.3", "198.51.100.1", "198.51.100.1"),  # a mapped peer is a trusted v4
+        ("10.1.2.3", "::ffff:198.51.100.1", "198.51.100.1"),  # a mapped hop compares as v4
+        ("10.1.2.3", "::ffff:10.2.2.2, 10.3.3.3", "10.2.2.2"),  # all trusted: the leftmost
+        ("10.1.2.3", "198.51.100.1:8443", "198.51.100.1"),
+        ("10.1.2.3", "[2001:db8::9], [fd00::2]:80", "2001:db8::9"),
+        ("10.1.2.3", "6.6.6.6, , 10.9.9.9", "10.9.9.9"),  # an empty hop ends the walk
+        ("10.1.2.3", "6.6.6.6, unknown", "10.1.2.3"),
+        ("10.1.2.3", "6.6.6.6, 198.51.100.1:http", "10.1.2.3"),  # a port is digits
+        ("10.1.2.3", "6.6.6.6, fe80::1%eth0", "10.1.2.3"),  # a zone is no client
+        ("10.1.2.3", "6.6.6.6,198.51.100.1", "198.51.100.1"),  # no space after the comma
     ],
 )
 def test_client_address_trusts_forwarded_for_only_from_trusted_proxies(
     peer: str, xff: str | None, expected: str
 ) -> None:
     assert client_address(peer, xff, PROXIES) == ipaddress.ip_address(expected)
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        # A proxy that adds its own line: the real client is on the last line.
+        (["10.1.2.3", "192.0.2.9"], "192.0.2.9"),
+        (["6.6.6.6, 10.1.2.3", "198.51.100.1, 10.9.9.9"], "198.51.100.1"),
+        (["2001:db8::1", "::ffff:192.0.2.7"], "192.0.2.7"),
+        (["198.51.100.1", "[fd00::5]:443", "10.8.8.8"], "198.51.100.1"),
+        (["192.0.2.1", ""], "10.1.2.3"),  # an empty last line: no hop can be trusted
+    ],
+)
+def test_client_address_reads_every_forwarded_for_line_in_order(
+    lines: list[str], expected: str
+) -> None:
+    joined = client_address("10.1.2.3", ", ".join(lines), PROXIES)
+
+    assert client_address("10.1.2.3", lines, PROXIES) == ipaddress.ip_address(expected)
+    assert joined == ipaddress.ip_address(expected)  # lines and one line mean the same
 
 
 def test_allowlist_matches_ipv4_and_ipv6_networks() -> None:
@@ -57,6 +87,7 @@ async def _post_from(
 ) -> httpx.Response:
     body = orjson.dumps(intent_body(unique))
     headers = signed_headers(key.key_id, key.secret, method="POST", path="/v1/orders", body=body)
+    headers["Content-Type"] = "application/json"
     if xff:
         headers["X-Forwarded-For"] = xff
     transport = httpx.ASGITransport(app=server.app, client=(peer, 40000))
@@ -110,6 +141,7 @@ async def test_ipv6_loopback_client_is_allowed_by_an_ipv6_allowlist(
             headers = signed_headers(
                 key.key_id, key.secret, method="POST", path="/v1/orders", body=body
             )
+            headers["Content-Type"] = "application/json"
             async with httpx.AsyncClient(base_url=server.url) as http:
                 response = await http.post("/v1/orders", content=body, headers=headers)
             codes.append(response.status_code)
@@ -118,3 +150,35 @@ async def test_ipv6_loopback_client_is_allowed_by_an_ipv6_allowlist(
 
     assert url.startswith("http://[::1]:")
     assert codes == [202, 403]
+
+
+@pytest.mark.kafka
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_forged_first_forwarded_for_line_does_not_pass_the_allowlist(
+    settings: Settings, start_ingress: Callable[..., Any], unique: str
+) -> None:
+    # Over a real socket: the HTTP parser must hand every header line to the app.
+    server = await start_ingress(ingress_settings(settings, trusted_proxies=("127.0.0.1/32",)))
+    key = await server.runtime.store.create("acl", scopes=["submit"], cidrs=["10.0.0.0/8"])
+
+    async def post(*lines: str, forwarded: str | None = None) -> httpx.Response:
+        body = orjson.dumps(intent_body(unique))
+        signed = signed_headers(key.key_id, key.secret, method="POST", path="/v1/orders", body=body)
+        headers = [*signed.items(), ("Content-Type", "application/json")]
+        headers += [("X-Forwarded-For", line) for line in lines]
+        if forwarded is not None:
+            headers.append(("Forwarded", forwarded))
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            return await http.post("/v1/orders", content=body, headers=headers)
+
+    two_lines = await post("10.1.2.3", "192.0.2.9")
+    one_line = await post("10.1.2.3, 192.0.2.9")
+    inside = await post("192.0.2.9", "10.1.2.3")
+    rfc7239 = await post(forwarded="for=10.1.2.3")  # not read: the client is the proxy
+
+    assert two_lines.status_code == 403, two_lines.text
+    assert two_lines.json()["error"]["code"] == "address_not_allowed"
+    assert one_line.status_code == 403
+    assert inside.status_code == 202, inside.text
+    assert rfc7239.status_code == 403
