@@ -29,6 +29,7 @@ class ReasonCode(StrEnum):
     """Machine-readable reason on a REJECTED / DENIED / ROUTE_FAILED / CANCELLED event."""
 
     # validation (REJECTED)
+    MALFORMED_FIELD = "MALFORMED_FIELD"
     UNKNOWN_EXCHANGE = "UNKNOWN_EXCHANGE"
     UNKNOWN_INSTRUMENT = "UNKNOWN_INSTRUMENT"
     EXCHANGE_MISMATCH = "EXCHANGE_MISMATCH"
@@ -95,6 +96,12 @@ _V, _R, _T, _X, _L, _C = (
 )
 
 _DESCRIPTIONS: dict[ReasonCode, tuple[Stage, str]] = {
+    ReasonCode.MALFORMED_FIELD: (
+        _V,
+        "a field breaks the intent contract (an id, token, symbol, tag, source or trace id off "
+        "its pattern or length, control or bidi characters, a quantity or price out of range); "
+        "the event's reason names the field",
+    ),
     ReasonCode.UNKNOWN_EXCHANGE: (_V, "exchange is not one of NSE, BSE, NFO, BFO, MCX, CDS"),
     ReasonCode.UNKNOWN_INSTRUMENT: (_V, "instrument token not in the instrument master"),
     ReasonCode.EXCHANGE_MISMATCH: (_V, "instrument exists, but on another exchange segment"),

@@ -35,7 +35,7 @@ from agents.replay_gate import replay_gate
 from agents.risk import trading_day
 from agents.route import RoutedIds
 from agents.runtime import REPLAYED_TOPICS, Batch, Incoming, batched_agent
-from agents.validation.rules import enrich, validate
+from agents.validation.rules import enrich, malformed_field, validate
 from schemas.records import OrderIntent, OrderStatus
 from streams.metrics import PROCESSING_SECONDS, REJECTIONS, STAGE_LATENCY, order_event_counter
 from streams.topics import INTENTS, VALIDATED
@@ -128,7 +128,8 @@ def register(ctx: WorkerContext) -> None:
             if code is not None or instrument is None:
                 reason = code or ReasonCode.UNKNOWN_INSTRUMENT
                 state = state.advance(OrderStatus.REJECTED)
-                batch.outbox.add(EVENTS_TOPIC, key, _event(state, now, reason, intent))
+                detail = malformed_field(intent) if reason is ReasonCode.MALFORMED_FIELD else None
+                batch.outbox.add(EVENTS_TOPIC, key, _event(state, now, reason, intent, detail))
                 REJECTIONS.labels(agent=AGENT, status="REJECTED", reason=reason.value).inc()
                 order_event_counter("REJECTED").inc()
             else:
@@ -172,7 +173,17 @@ def register(ctx: WorkerContext) -> None:
     batched_agent(ctx.pipeline, AGENT, INTENTS, handle, ctx.producer, timed=False, gate=gate)
 
 
-def _event(state: OrderState, now: datetime, reason: ReasonCode | None, intent: OrderIntent) -> Any:
+def _event(
+    state: OrderState,
+    now: datetime,
+    reason: ReasonCode | None,
+    intent: OrderIntent,
+    detail: str | None = None,
+) -> Any:
     return state.to_event(
-        created_at=now, reason_code=reason, stage=Stage.VALIDATION.value, trace_id=intent.trace_id
+        created_at=now,
+        reason_code=reason,
+        reason=detail,
+        stage=Stage.VALIDATION.value,
+        trace_id=intent.trace_id,
     )

@@ -7,7 +7,9 @@ Input: ``orders.intents.v1``, ``orders.events.v1``, ``exec.fills.v1``, ``positio
 ``(group, topic, partition) → next offset`` rows (see ``connectors.sink.writer``), and every
 partition assignment seeks to what Postgres holds, unless the stored offsets belong to another
 Kafka cluster, in which case the partition starts from the beginning and the natural keys fence
-the replay. Poison goes to ``<topic>.dlq``; Postgres outages are waited out with backoff.
+the replay. Poison goes to ``<topic>.dlq``: bytes that do not decode, and records whose rows
+Postgres refuses (``connectors.sink.isolate``), the rest of their batch written; Postgres
+outages are waited out with backoff.
 """
 
 # SQL names only the schema, validated by PostgresSettings, and fixed tables
@@ -29,11 +31,12 @@ from aiokafka.errors import KafkaError  # type: ignore[import-untyped,unused-ign
 from prometheus_client import start_http_server
 
 from connectors.migrations import PG_UNAVAILABLE, prepare_schema
-from connectors.sink.batching import Poison, build_batch_yielding
+from connectors.sink.batching import Poison, build_batch, build_batch_yielding
 from connectors.sink.cluster import fetch_cluster_id
 from connectors.sink.connection import SinkConnection
 from connectors.sink.decode import BatchDecoder
 from connectors.sink.dlq import send_to_dlq
+from connectors.sink.isolate import Isolation
 from connectors.sink.tables import (
     APPEND_TABLES,
     SUNK_TOPICS,
@@ -313,15 +316,40 @@ class PostgresSink(AsyncService):
                     await self._seek(assigned)
                 return
             if batch.records:
-                await self._write(batch, poison)
+                await self._write(batch, poison, data)
 
     # --- batches -------------------------------------------------------------------------
-    async def _write(self, batch: Batch, poison: Poison) -> None:
+    def _isolation(
+        self, batch: Batch, poison: Poison, data: dict[TopicPartition, list[Any]]
+    ) -> Isolation:
+        """What to write again, record by record if need be, should Postgres refuse a row."""
+        dead = {(m.topic, m.partition, m.offset) for m, _ in poison}
+        units: dict[TopicPartition, list[Any]] = {}
+        for tp, msgs in data.items():
+            floor = self._next.get((tp.topic, tp.partition))
+            keep = [
+                m
+                for m in msgs
+                if (floor is None or m.offset >= floor)
+                and (m.topic, m.partition, m.offset) not in dead
+            ]
+            if keep:
+                units[tp] = keep
+        return Isolation(
+            self.schema, batch, units, lambda part: build_batch(part, self._decoder, {})[0]
+        )
+
+    async def _write(
+        self, batch: Batch, poison: Poison, data: dict[TopicPartition, list[Any]]
+    ) -> None:
         batch.dlq = [(m.topic, m.partition, m.offset, e) for m, e in poison]
+        isolation = self._isolation(batch, poison, data)
 
         async def send_dlq() -> None:
-            assert self._producer is not None
-            await send_to_dlq(self._producer, poison)
+            dead = poison + isolation.refused
+            if dead:
+                assert self._producer is not None
+                await send_to_dlq(self._producer, dead)
 
         started = time.perf_counter()
         try:
@@ -333,8 +361,9 @@ class PostgresSink(AsyncService):
                 self.cluster_id,
                 batch,
                 self._stored,
-                send_dlq if poison else None,
+                send_dlq,
                 self._sent.set,
+                isolation,
             )
         except OffsetsMovedError as exc:
             log.warning("sink_offsets_moved", detail=str(exc))

@@ -9,7 +9,9 @@ async code::
         future = producer.submit(intent)                     # concurrent.futures.Future
         partition, offset = await producer.send_async(intent)  # from asyncio
 
-A poll thread serves delivery callbacks, so futures resolve without the caller polling.
+A poll thread serves delivery callbacks, so futures resolve without the caller polling. An
+intent that breaks the contract's string and number rules (``streams.contract``, the same
+rules as ``POST /v1/orders`` and ``tradepipe send``) raises ``InvalidInput`` and is not sent.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from schemas.codec import AvroCodec
 from schemas.records import OrderIntent
 from schemas.registry import FileRegistry
+from streams.contract import intent_problem
 from streams.errors import BrokerUnavailable, InvalidInput
 from streams.kafka import confluent_producer_config
 from streams.settings import Settings
@@ -63,6 +66,9 @@ class IntentProducer:
         """Enqueue ``intent``; the future resolves with its (partition, offset) or an error."""
         if not intent.trace_id:
             intent = intent.replace(trace_id=uuid.uuid4().hex)
+        problem = intent_problem(intent)
+        if problem is not None:
+            raise InvalidInput(f"intent breaks the contract: {problem[0]}: {problem[1]}")
         future: Future[Delivery] = Future()
 
         def delivered(err: KafkaError | None, msg: Message) -> None:

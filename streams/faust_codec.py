@@ -21,6 +21,7 @@ from streams.errors import DecodeError
 from streams.metrics import AGENT_ERRORS, DLQ_RECORDS
 
 __all__ = [
+    "DECODER",
     "AvroFaustCodec",
     "DlqTopic",
     "codec_name",
@@ -30,6 +31,9 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
+
+DECODER = "worker"
+"""The ``agent`` header of a record that did not decode before reaching any agent."""
 
 
 def codec_name(record_type: type[Record]) -> str:
@@ -71,8 +75,16 @@ class DlqTopic(faust.Topic):
         # do not rethrow into the agent, so the partition keeps moving.
         source = message.topic
         reason = exc.__cause__ if isinstance(exc.__cause__, DecodeError) else exc
+        # decoding happens before any agent sees the record: the worker refused it
         await send_to_dlq(
-            self.app, source, message.partition, message.offset, message.key, message.value, reason
+            self.app,
+            source,
+            message.partition,
+            message.offset,
+            message.key,
+            message.value,
+            reason,
+            DECODER,
         )
 
     async def on_key_decode_error(self, exc: Exception, message: Any) -> None:
@@ -97,7 +109,7 @@ async def send_to_dlq(
     )
     await fut
     DLQ_RECORDS.labels(topic=source, code=code).inc()
-    AGENT_ERRORS.labels(agent=agent or "decode", code=code).inc()
+    AGENT_ERRORS.labels(agent="decode" if agent in ("", DECODER) else agent, code=code).inc()
     log.warning(
         "record_dead_lettered",
         source_topic=source,

@@ -15,6 +15,7 @@ from decimal import Decimal
 from agents.reasons import ReasonCode
 from connectors.instruments import Instrument
 from schemas.records import Duration, Exchange, OrderIntent, OrderType, Product, Side, Variety
+from streams.contract import intent_problem
 
 __all__ = [
     "CHECK_ORDER",
@@ -22,6 +23,7 @@ __all__ = [
     "ROBO_EXCHANGES",
     "enrich",
     "is_on_tick",
+    "malformed_field",
     "validate",
 ]
 
@@ -41,6 +43,7 @@ PRODUCTS_BY_EXCHANGE: Mapping[str, frozenset[Product]] = {
 ROBO_EXCHANGES = frozenset({Exchange.NSE, Exchange.NFO})
 
 CHECK_ORDER: tuple[ReasonCode, ...] = (
+    ReasonCode.MALFORMED_FIELD,
     ReasonCode.UNKNOWN_EXCHANGE,
     ReasonCode.UNKNOWN_INSTRUMENT,
     ReasonCode.EXCHANGE_MISMATCH,
@@ -85,7 +88,12 @@ def validate(
     ``today`` is the trading day (derivatives expiring today still trade);
     ``seen_client_order_ids`` holds the ids of this account's earlier *validated* intents.
     A price or trigger of 0 counts as absent, as Angel One's API sends ``"0"`` for none.
+    ``MALFORMED_FIELD`` comes first: the record reached the topic without passing the input
+    model (produced raw), and breaks its string or number rules (``malformed_field`` says
+    which field and why).
     """
+    if intent_problem(intent) is not None:
+        return ReasonCode.MALFORMED_FIELD
     if intent.exchange not in _EXCHANGE_NAMES:
         return ReasonCode.UNKNOWN_EXCHANGE
     if instrument is None:
@@ -175,6 +183,12 @@ def _segment_rules(intent: OrderIntent) -> ReasonCode | None:
     if product is Product.CO and variety is not Variety.NORMAL:
         return ReasonCode.VARIETY_NOT_ALLOWED
     return None
+
+
+def malformed_field(intent: OrderIntent) -> str | None:
+    """``"<field>: <why>"`` for a ``MALFORMED_FIELD`` rejection's reason, or None."""
+    problem = intent_problem(intent)
+    return None if problem is None else f"{problem[0]}: {problem[1]}"
 
 
 def enrich(intent: OrderIntent, instrument: Instrument) -> OrderIntent:

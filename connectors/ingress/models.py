@@ -1,5 +1,8 @@
 """The HTTP contract: strict pydantic models that validate requests and shape responses.
 
+An order intent is ``streams.intents.OrderIntentIn``, the one input model that ``tradepipe
+send`` uses too; the string and number rules are ``streams.contract``'s.
+
 The OpenAPI document (``connectors.ingress.openapi``) is generated from these same classes,
 so the contract a client is generated from is the one the server enforces.
 """
@@ -7,22 +10,12 @@ so the contract a client is generated from is the one the server enforces.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
-from schemas.records import (
-    Duration,
-    Exchange,
-    OrderIntent,
-    OrderStatus,
-    OrderType,
-    Product,
-    Side,
-    TradingState,
-    Variety,
-)
+from schemas.records import OrderStatus, Side, TradingState
+from streams.intents import FreeText, OrderIntentIn
 
 __all__ = [
     "AcceptedIntent",
@@ -39,102 +32,9 @@ __all__ = [
     "OrdersAccepted",
 ]
 
-_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
-Ident = Annotated[StrictStr, Field(pattern=_ID, min_length=1, max_length=64)]
-# Avro decimal(18, 4): at most 14 integer digits and 4 decimal places, never NaN/inf.
-Price = Annotated[
-    Decimal,
-    Field(
-        gt=0,
-        max_digits=18,
-        decimal_places=4,
-        allow_inf_nan=False,
-        description="decimal as a JSON string (exact) or number",
-    ),
-]
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
-
-
-def _price_rules(name: str, types: tuple[str, ...]) -> dict[str, Any]:
-    """JSON Schema if/then/else: ``name`` required for ``types``, refused for the others."""
-    return {
-        "if": {"properties": {"order_type": {"enum": list(types)}}, "required": ["order_type"]},
-        "then": {"required": [name], "properties": {name: {"type": ["number", "string"]}}},
-        "else": {"properties": {name: {"type": "null"}}},
-    }
-
-
-class OrderIntentIn(_Strict):
-    """One order intent as a producer submits it; the server adds source, time and trace id."""
-
-    # The cross-field rules of the validator below, stated in the schema too (OpenAPI 3.1).
-    model_config = ConfigDict(
-        json_schema_extra={
-            "allOf": [
-                _price_rules("price", (OrderType.LIMIT.value, OrderType.STOPLOSS_LIMIT.value)),
-                _price_rules(
-                    "trigger_price",
-                    (OrderType.STOPLOSS_LIMIT.value, OrderType.STOPLOSS_MARKET.value),
-                ),
-            ]
-        }
-    )
-
-    intent_id: Ident = Field(description="producer-chosen unique id; retries reuse it")
-    account_id: Ident
-    client_order_id: Ident
-    instrument_token: Annotated[StrictStr, Field(pattern=r"^[0-9A-Za-z_-]{1,32}$")]
-    exchange: Exchange
-    side: Side
-    quantity: Annotated[StrictInt, Field(ge=1, le=10_000_000)]
-    order_type: OrderType
-    symbol: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
-    variety: Variety = Variety.NORMAL
-    product: Product = Product.DELIVERY
-    duration: Duration = Duration.DAY
-    price: Price | None = None
-    trigger_price: Price | None = None
-    tag: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_.:-]{1,32}$")] | None = None
-
-    @model_validator(mode="after")
-    def _prices_fit_order_type(self) -> OrderIntentIn:
-        limit = self.order_type in (OrderType.LIMIT, OrderType.STOPLOSS_LIMIT)
-        stop = self.order_type in (OrderType.STOPLOSS_LIMIT, OrderType.STOPLOSS_MARKET)
-        if limit and self.price is None:
-            raise ValueError(f"price is required for {self.order_type.value} orders")
-        if not limit and self.price is not None:
-            raise ValueError(f"price is not allowed for {self.order_type.value} orders")
-        if stop and self.trigger_price is None:
-            raise ValueError(f"trigger_price is required for {self.order_type.value} orders")
-        if not stop and self.trigger_price is not None:
-            raise ValueError(f"trigger_price is not allowed for {self.order_type.value} orders")
-        return self
-
-    def to_record(self, *, trace_id: str, created_at: datetime) -> OrderIntent:
-        """The Avro record published on ``orders.intents.v1``."""
-        return OrderIntent(
-            intent_id=self.intent_id,
-            account_id=self.account_id,
-            client_order_id=self.client_order_id,
-            instrument_token=self.instrument_token,
-            exchange=self.exchange,
-            side=self.side,
-            quantity=self.quantity,
-            order_type=self.order_type,
-            symbol=self.symbol,
-            variety=self.variety,
-            product=self.product,
-            duration=self.duration,
-            price=self.price,
-            trigger_price=self.trigger_price,
-            tag=self.tag,
-            source="api",
-            created_at=created_at,
-            trace_id=trace_id,
-        )
 
 
 class OrderBatchIn(_Strict):
@@ -205,7 +105,7 @@ class KillSwitchRequest(_Strict):
 
     account_id: Annotated[StrictStr, Field(pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9_.:-]{0,63})$")]
     state: TradingState = TradingState.HALTED
-    reason: Annotated[StrictStr, Field(min_length=1, max_length=256)]
+    reason: FreeText
 
 
 class KillSwitchAccepted(BaseModel):

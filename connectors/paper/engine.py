@@ -26,6 +26,7 @@ from connectors.paper_exchange import PaperBook, PaperConfig, PaperOrder
 from schemas.codec import AvroCodec
 from schemas.contracts import dlq_topic
 from schemas.records import Fill, OrderEvent, OrderIntent, OrderStatus, OrderType, Tick
+from streams.contract import MAX_QUANTITY
 from streams.dlq import dlq_headers
 from streams.errors import DecodeError
 from streams.metrics import DLQ_RECORDS, FILLS, ORDER_EVENTS
@@ -34,6 +35,8 @@ from streams.topics import ORDER_EVENTS as EVENTS_TOPIC
 from streams.topics import PAPER_ORDERS, TICKS
 
 __all__ = ["AGENT", "INPUT_TOPICS", "ROUTED_SEQ", "VENUE_REJECTED", "PaperEngine"]
+
+_MAX_NOTIONAL = Decimal(10) ** 14  # decimal(18, 4): 14 integer digits
 
 log = structlog.get_logger(__name__)
 
@@ -200,9 +203,21 @@ class PaperEngine:
 
 
 def _venue_problem(intent: OrderIntent) -> str | None:
-    """What the venue cannot book (validation upstream refuses these first)."""
+    """What the venue cannot book (validation upstream refuses these first).
+
+    An order whose fills could not be recorded (a quantity past the contract, a notional past
+    what ``decimal(18, 4)`` holds) is refused here, at booking: booked, it would fail every
+    tick of its instrument instead."""
     if intent.quantity <= 0:
         return "quantity must be positive"
+    if intent.quantity > MAX_QUANTITY:
+        return f"quantity must be at most {MAX_QUANTITY:,}"
+    worst = max(
+        (p for p in (intent.price, intent.trigger_price, intent.reference_price) if p),
+        default=None,
+    )
+    if worst is not None and worst * intent.quantity >= _MAX_NOTIONAL:
+        return "notional past what a fill can record"
     if intent.order_type in (OrderType.LIMIT, OrderType.STOPLOSS_LIMIT) and not intent.price:
         return "limit order without a price"
     if intent.order_type in (OrderType.STOPLOSS_LIMIT, OrderType.STOPLOSS_MARKET) and not (

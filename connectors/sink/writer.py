@@ -29,7 +29,9 @@ from streams.errors import TradepipeError
 from streams.topics import ORDER_EVENTS
 
 __all__ = [
+    "REFUSED_BY_POSTGRES",
     "Batch",
+    "Isolator",
     "OffsetsMovedError",
     "StoredOffset",
     "TopicPartitionKey",
@@ -38,9 +40,20 @@ __all__ = [
     "encode_frames",
     "record_topics",
     "write_batch",
+    "write_rows",
 ]
 
 TopicPartitionKey = tuple[str, int]
+Isolator = Callable[[asyncpg.Connection, BaseException], Awaitable[dict[str, int]]]
+"""Writes a refused batch again without its refused records (see ``write_batch``)."""
+
+REFUSED_BY_POSTGRES: tuple[type[BaseException], ...] = (
+    asyncpg.DataError,  # class 22: NUL or a bad byte in text, numeric out of range, ...
+    asyncpg.NotNullViolationError,
+    asyncpg.CheckViolationError,
+    asyncpg.ProgramLimitExceededError,  # a key too long for its btree index
+)
+"""What Postgres raises for a row it cannot hold: the record's fault, not Postgres's."""
 StoredOffset = tuple[str, int] | None
 """What ``sink_offsets`` holds for a partition: ``(cluster_id, next_offset)`` or nothing."""
 
@@ -382,6 +395,51 @@ async def _fence_offsets(
     )
 
 
+async def write_rows(
+    conn: asyncpg.Connection,
+    schema: str,
+    batch: Batch,
+    sent: Callable[[], None] | None = None,
+) -> dict[str, int]:
+    """Write ``batch``'s rows, current state and table state (not its offsets): the caller's
+    transaction. Returns rows written per table."""
+    written: dict[str, int] = {}
+    encode_frames(batch)
+    for table in {**batch.rows, **batch.frames}:
+        rows = batch.rows.get(table, [])
+        frames = batch.frames.get(table, [])
+        count = len(rows) + sum(f.height for f in frames)
+        if not count:
+            continue
+        written[table] = count
+        if table == "order_events" and not rows:
+            await _append_order_frames(conn, schema, batch, sent)
+            continue
+        if sent is not None:
+            sent()
+        if table == "order_events":  # some decoded record by record: all as tuples
+            await _append_order_events(conn, schema, rows + [r for f in frames for r in f.rows()])
+        else:
+            spec = next(s for s in APPEND_TABLES.values() if s.table == table)
+            await _append(conn, schema, table, spec.columns, rows, batch.csv.get(table, b""))
+    if batch.positions:
+        await _upsert_forward(
+            conn,
+            schema,
+            "positions",
+            POSITION_COLUMNS,
+            ("account_id", "instrument_token"),
+            "(cur.version, cur.updated_at) < (EXCLUDED.version, EXCLUDED.updated_at)",
+            list(batch.positions.values()),
+        )
+    if batch.audit:
+        written["audit_events"] = await append_audit(conn, schema, batch.audit)
+    if batch.state:
+        await _write_state(conn, schema, batch.state)
+        written["table_state"] = len(batch.state)
+    return written
+
+
 async def write_batch(
     conn: asyncpg.Connection,
     schema: str,
@@ -391,8 +449,14 @@ async def write_batch(
     expected: dict[TopicPartitionKey, StoredOffset],
     before_commit: Callable[[], Awaitable[None]] | None = None,
     sent: Callable[[], None] | None = None,
+    isolate: Isolator | None = None,
 ) -> dict[str, int]:
     """Write ``batch`` and its offsets in one transaction; returns rows written per table.
+
+    If Postgres refuses a row (``REFUSED_BY_POSTGRES``: NUL in text, a number out of range),
+    the rows are undone to a savepoint and ``isolate(conn, error)`` writes the batch again in
+    the same transaction, leaving the refused records out (``connectors.sink.isolate``); the
+    offsets still commit with whatever was written. Without ``isolate`` the error propagates.
 
     ``before_commit`` runs last inside the transaction (the DLQ send), so records a fenced
     batch would have dead-lettered are not sent, and a failed send rolls the batch back.
@@ -401,44 +465,18 @@ async def write_batch(
     otherwise. The caller decodes the next batch from then on; until then its event loop is
     left free, so the transaction's first small round trips are not held up by decoding.
     """
-    written: dict[str, int] = {}
     encode_frames(batch)
     async with conn.transaction():
         await _fence_offsets(conn, schema, group, cluster_id, batch, expected)
-        for table in {**batch.rows, **batch.frames}:
-            rows = batch.rows.get(table, [])
-            frames = batch.frames.get(table, [])
-            count = len(rows) + sum(f.height for f in frames)
-            if not count:
-                continue
-            written[table] = count
-            if table == "order_events" and not rows:
-                await _append_order_frames(conn, schema, batch, sent)
-                continue
+        try:
+            async with conn.transaction():  # a savepoint: a refused row undoes only the rows
+                written = await write_rows(conn, schema, batch, sent)
+        except REFUSED_BY_POSTGRES as exc:
+            if isolate is None:
+                raise
             if sent is not None:
                 sent()
-            if table == "order_events":  # some decoded record by record: all as tuples
-                await _append_order_events(
-                    conn, schema, rows + [r for f in frames for r in f.rows()]
-                )
-            else:
-                spec = next(s for s in APPEND_TABLES.values() if s.table == table)
-                await _append(conn, schema, table, spec.columns, rows, batch.csv.get(table, b""))
-        if batch.positions:
-            await _upsert_forward(
-                conn,
-                schema,
-                "positions",
-                POSITION_COLUMNS,
-                ("account_id", "instrument_token"),
-                "(cur.version, cur.updated_at) < (EXCLUDED.version, EXCLUDED.updated_at)",
-                list(batch.positions.values()),
-            )
-        if batch.audit:
-            written["audit_events"] = await append_audit(conn, schema, batch.audit)
-        if batch.state:
-            await _write_state(conn, schema, batch.state)
-            written["table_state"] = len(batch.state)
+            written = await isolate(conn, exc)
         if batch.dlq:
             await conn.executemany(
                 f'INSERT INTO "{schema}".sink_dlq (cluster_id, topic, partition, "offset", error)'

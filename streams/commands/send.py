@@ -11,6 +11,7 @@ import orjson
 import typer
 
 from schemas.records import OrderIntent
+from streams.contract import parse_quantity
 from streams.errors import BrokerUnavailable, InvalidInput
 from streams.intents import parse_intents
 from streams.settings import get_settings
@@ -54,7 +55,8 @@ def send(
     token: Annotated[str | None, typer.Option("--token", "-t", help="instrument token")] = None,
     exchange: Annotated[str, typer.Option(help="NSE, BSE, NFO, BFO, MCX, CDS")] = "NSE",
     side: Annotated[str, typer.Option(help="BUY or SELL")] = "BUY",
-    qty: Annotated[int | None, typer.Option("--qty", "-q", help="quantity")] = None,
+    # text, not int: click's int() takes full-width digits and "2_450"; the contract does not
+    qty: Annotated[str | None, typer.Option("--qty", "-q", help="quantity")] = None,
     order_type: Annotated[
         str, typer.Option("--type", help="MARKET, LIMIT, STOPLOSS_LIMIT, STOPLOSS_MARKET")
     ] = "MARKET",
@@ -69,7 +71,7 @@ def send(
         str | None, typer.Option("--client-order-id", help="default: generated")
     ] = None,
     intent_id: Annotated[str | None, typer.Option("--intent-id", help="default: generated")] = None,
-    tag: Annotated[str | None, typer.Option(help="free-form tag")] = None,
+    tag: Annotated[str | None, typer.Option(help="tag: letters, digits, _ . : - (<= 32)")] = None,
     file: Annotated[
         Path | None, typer.Option("--file", "-f", help="JSON file: one intent or a list")
     ] = None,
@@ -84,6 +86,12 @@ def send(
         except json.JSONDecodeError as exc:
             raise InvalidInput(f"{file} is not JSON: {exc.msg} at line {exc.lineno}") from exc
     else:
+        quantity: int | None = None
+        if qty is not None:
+            try:
+                quantity = parse_quantity(qty)
+            except ValueError as exc:
+                raise InvalidInput(f"--qty: {exc}") from exc
         payload = {
             k: v
             for k, v in {
@@ -91,7 +99,7 @@ def send(
                 "instrument_token": token,
                 "exchange": exchange,
                 "side": side,
-                "quantity": qty,
+                "quantity": quantity,
                 "order_type": order_type,
                 "price": price,
                 "trigger_price": trigger,

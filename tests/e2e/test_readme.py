@@ -176,7 +176,7 @@ def test_readme_try_it_runs_against_tradepipe_up(
         zero = next(
             json.loads(out[0])["intent_id"]
             for doc, code, out, _ in results
-            if code == 0 and doc.args[-2:] == ("-q", "0")
+            if code == 0 and doc.args[-2:] == ("--price", "2900.03")
         )
         rejected = _events_of(zero, tmp_path, env, timeout=90)
     finally:
@@ -203,5 +203,5 @@ def test_readme_try_it_runs_against_tradepipe_up(
             assert all(isinstance(json.loads(line), dict) for line in out), (doc.text, out[:3])
     follow = next(out for doc, _, out, _ in results if "-f" in doc.args)
     assert follow, "tail -f printed nothing while the demo feed was running"
-    # Assert: the README's comment on the quantity-0 intent
-    assert [event["reason_code"] for event in rejected] == ["QTY_NOT_POSITIVE"]
+    # Assert: the README's comment on the off-tick intent (a quantity of 0 is refused at the door)
+    assert [event["reason_code"] for event in rejected] == ["PRICE_NOT_ON_TICK"]

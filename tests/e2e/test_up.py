@@ -153,7 +153,22 @@ async def test_up_send_postgres_and_ctrl_c_leaves_nothing_behind(
             env=env,
         )
         market = _tradepipe("send", "-a", "E2E2", "-t", "3045", "-q", "1", cwd=tmp_path, env=env)
-        zero = _tradepipe("send", "-a", "E2E1", "-t", "2885", "-q", "0", cwd=tmp_path, env=env)
+        # a quantity of 0 is refused at the door now; an off-tick price is the agent's to reject
+        zero = _tradepipe(
+            "send",
+            "-a",
+            "E2E1",
+            "-t",
+            "2885",
+            "-q",
+            "1",
+            "--type",
+            "LIMIT",
+            "--price",
+            "2900.03",
+            cwd=tmp_path,
+            env=env,
+        )
         bad_file = tmp_path / "bad.json"
         bad_file.write_text(
             json.dumps(
@@ -186,7 +201,7 @@ async def test_up_send_postgres_and_ctrl_c_leaves_nothing_behind(
             (tmp_path / ".tradepipe/logs/sink.log").read_text()[-3000:],
         )
         assert "VALIDATED:" in found.get(ids["market"], set())
-        assert found.get(ids["zero"]) == {"REJECTED:QTY_NOT_POSITIVE"}
+        assert found.get(ids["zero"]) == {"REJECTED:PRICE_NOT_ON_TICK"}
         assert f"bad-{unique}" not in found
         tail = _tradepipe(
             "tail", "orders.events.v1", "--from-beginning", "-n", "500", cwd=tmp_path, env=env

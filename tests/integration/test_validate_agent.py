@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from schemas.records import OrderEvent, OrderIntent, OrderStatus, OrderType
+from streams.dlq import DLQ_HEADERS
 from streams.embedded import EmbeddedBroker
 from streams.settings import KafkaSettings
 from streams.topics import ensure_topics
@@ -74,3 +75,5 @@ async def test_worker_validates_rejects_and_dead_letters_poison_without_stopping
         assert headers["source_topic"] == b"orders.intents.v1"
         assert headers["error_code"] == b"decode_error"
         assert int(headers["source_offset"]) >= 0
+        assert headers["agent"] == b"worker"
+        assert set(DLQ_HEADERS) <= headers.keys()

@@ -131,3 +131,25 @@ def test_partition_state_round_trips_books_offsets_and_outbox() -> None:
         k: b.to_dict() for k, b in state.books.items()
     }
     assert list(back.by_token) == [b"2885"]
+
+
+def test_an_order_whose_fills_could_not_be_recorded_is_rejected_and_ticks_keep_working() -> None:
+    # Arrange: a limit order of 10,000,000 at 2e7 (notional 2e14, past decimal(18, 4))
+    engine, state = _engine(), PartitionState(partition=0)
+    huge = routed(quantity=10_000_000, price=Decimal("20000000.00"))
+    fine = routed(order_type=OrderType.MARKET, price=None, quantity=1)
+
+    # Act
+    engine.handle(state, PAPER_ORDERS, 0, b"2885", _ORDER(huge), 1_000)
+    engine.handle(state, PAPER_ORDERS, 1, b"2885", _ORDER(fine), 1_000)
+    engine.handle(state, TICKS, 0, b"2885", _TICK(make_tick(ts_event_ns=FIXED_NS + 5)), 0)
+
+    # Assert: the huge one is REJECTED at booking, the tick fills the other, nothing dead
+    events = [CODEC.decode(v, OrderEvent) for t, _k, v, _h in state.outbox if t == ORDER_EVENTS]
+    rejected = [e for e in events if e.intent_id == huge.intent_id]
+    assert [(e.status, e.reason_code) for e in rejected] == [
+        (OrderStatus.REJECTED, "VENUE_REJECTED")
+    ]
+    assert rejected[0].reason is not None and "notional" in rejected[0].reason
+    assert any(t == FILLS for t, _k, _v, _h in state.outbox)
+    assert not [t for t, _k, _v, _h in state.outbox if t.endswith(".dlq")]

@@ -11,6 +11,7 @@ import pytest
 
 from connectors.paper import cancel_marker
 from schemas.records import Exchange, Fill, OrderEvent, OrderStatus, OrderType, Side, Tick, utcnow
+from streams.dlq import DLQ_HEADERS
 from streams.embedded import EmbeddedBroker
 from streams.topics import FILLS, ORDER_EVENTS, PAPER_ORDERS, TICKS
 from tests.factories import FIXED_NS, make_tick
@@ -151,3 +152,5 @@ async def test_poison_on_each_input_goes_to_its_dlq_and_the_partition_keeps_movi
         assert headers["error_code"] == b"decode_error"
         assert int(headers["source_offset"]) >= 0
         assert headers["source_partition"] == str(dead[0].partition).encode()
+        assert headers["agent"] == b"paper_exchange"
+        assert set(DLQ_HEADERS) <= headers.keys()

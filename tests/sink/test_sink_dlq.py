@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from schemas.contracts import dlq_topic
+from streams.dlq import DLQ_HEADERS
 from streams.settings import Settings
 from streams.topics import AUDIT, CONTROL, FILLS, INTENTS, ORDER_EVENTS, POSITIONS
 from tests.sink.factories import make_fill
@@ -41,6 +42,10 @@ async def test_poison_on_each_sunk_topic_goes_to_its_dlq_and_the_sink_continues(
         headers = {k: v.decode() for k, v in dead[0].headers}
         assert headers["source_topic"] == topic
         assert headers["error"].startswith("decode_error") or "schema" in headers["error"]
-        assert {"partition", "offset"} <= headers.keys()
+        assert set(DLQ_HEADERS) <= headers.keys()
+        assert headers["agent"] == "sink"
+        assert int(headers["source_partition"]) >= 0
+        assert headers["source_offset"] == "0"  # the first record of its partition
+        assert headers["error_code"] == headers["error"].split(":", 1)[0]
         assert dead[0].key == b"ACC1"
     assert await count_rows(schema, "sink_dlq") == len(SUNK) + 1

@@ -1,4 +1,4 @@
-"""The strict intent input model shared by the CLI and JSON files."""
+"""The one intent input model, shared by ``tradepipe send``, JSON files and the ingress."""
 
 from __future__ import annotations
 
@@ -39,6 +39,11 @@ def test_a_valid_intent_becomes_a_record_with_generated_ids() -> None:
         ({"side": "HOLD"}, "side"),
         ({"quantity": "five"}, "quantity"),
         ({"price": "1.234567"}, "no more than 4 decimal places"),
+        ({"price": " 2450.05 "}, "ASCII decimal"),
+        ({"quantity": 0}, "quantity: Input should be greater than or equal to 1"),
+        ({"order_type": "MARKET"}, "price is not allowed for MARKET"),
+        ({"tag": "a tag with spaces"}, "tag"),
+        ({"account_id": "-leading-dash"}, "account_id"),
         ({"price": "NaN"}, "price"),
         ({"colour": "red"}, "colour: Extra inputs are not permitted"),
         ({"account_id": "a b"}, "account_id"),
@@ -62,8 +67,13 @@ def test_a_bad_item_in_a_batch_is_named_by_index() -> None:
         parse_intents([VALID, {**VALID, "quantity": None}])
 
 
-@given(quantity=st.integers(min_value=-(2**53), max_value=2**53))
-def test_business_rules_are_left_to_the_agents(quantity: int) -> None:
-    # zero and negative quantities are structurally fine; validation rejects them with a code
+@given(quantity=st.integers(min_value=1, max_value=10_000_000))
+def test_every_quantity_in_the_contract_range_is_accepted(quantity: int) -> None:
+    # lot sizes and limits are the agents' business: they reject with a reason code
     [item] = parse_intents({**VALID, "quantity": quantity})
     assert item.quantity == quantity
+
+
+def test_the_cli_generates_ids_only_when_asked() -> None:
+    with pytest.raises(InvalidInput, match="intent_id: Field required"):
+        parse_intents(VALID, generate_ids=False)

@@ -130,6 +130,7 @@ def _overfill() -> ReasonCode:
 
 
 SCENARIOS: dict[ReasonCode, Callable[[], object]] = {
+    ReasonCode.MALFORMED_FIELD: lambda: _v(symbol="RELIANCE-EQ\x00"),
     ReasonCode.UNKNOWN_EXCHANGE: lambda: _v(exchange="XYZ"),
     ReasonCode.UNKNOWN_INSTRUMENT: lambda: _v(instrument_token="999999"),
     ReasonCode.EXCHANGE_MISMATCH: lambda: _v(exchange=Exchange.BSE),

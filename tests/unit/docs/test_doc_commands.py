@@ -43,7 +43,7 @@ def test_the_docs_show_the_commands_a_user_needs() -> None:
     shell = {doc.text for doc in documented if doc.file == "README.md" and doc.in_shell_block}
     paths = {command_path(doc.args) for doc in documented}
     # Assert
-    assert "tradepipe send -a ACC1 -t 2885 -q 0" in shell
+    assert "tradepipe send -a ACC1 -t 2885 -q 1 --type LIMIT --price 2900.03" in shell
     assert {"tradepipe up", "tradepipe tail", "tradepipe restore", "tradepipe worker"} <= paths
     assert len(documented) > 50
 
