@@ -103,8 +103,7 @@ def warn(message: str) -> None:
 
 def report(exc: BaseException) -> int:
     """Print the one line for ``exc`` (and the traceback under ``--debug``); its exit code."""
-    if isinstance(exc, NoArgsIsHelpError) and exc.ctx is not None:
-        typer.echo(exc.ctx.get_help())
+    # NoArgsIsHelpError: typer has already printed the help (stdout) when it raises
     if _debug["on"] and not isinstance(exc, KeyboardInterrupt):
         traceback.print_exception(exc, file=sys.stderr)
     typer.echo(one_line(exc), err=True)

@@ -257,11 +257,13 @@ def test_failure_exits_with_its_code_and_one_line(name: str, outcomes: dict[str,
     assert case.says in line
 
 
-def test_bare_tradepipe_lists_the_commands_on_stdout(outcomes: dict[str, Outcome]) -> None:
-    outcome = outcomes["bare"]
+def test_bare_tradepipe_lists_the_commands_on_stdout_once(outcomes: dict[str, Outcome]) -> None:
+    for name in ("bare", "subgroup-bare"):
+        outcome = outcomes[name]
 
-    assert "restore" in outcome.stdout
-    assert "audit" in outcome.stdout
+        assert outcome.stdout.count("Usage:") == 1, outcome.stdout
+    assert "restore" in outcomes["bare"].stdout
+    assert "audit" in outcomes["bare"].stdout
 
 
 def _ok(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
