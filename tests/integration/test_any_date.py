@@ -6,8 +6,8 @@ day (docs/time.md); this runs the whole unit suite in a child pytest whose clock
 moves, so a test or a sample that assumed "today" fails here.
 
 Only the unit suite, less its one module that starts a librdkafka client: libfaketime also
-moves the clock of librdkafka's timed waits, which then stall, so the suites that run Kafka clients are checked with the machine's clock moved
-instead (docs/time.md says how).
+moves the clock of librdkafka's timed waits, which then stall, so the suites that run Kafka
+clients are checked with the machine's clock moved instead (docs/time.md says how).
 """
 
 from __future__ import annotations
